@@ -1,0 +1,104 @@
+"""api-recorder: record the calls an application makes through the OpenAI SDK and tool clients,
+and replay them later as the very same typed objects, offline.
+
+Public API only; see the README for the three ways to switch it on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import (
+    ApiRecorderError,
+    InvalidModeError,
+    RecordingFileError,
+    RecordingNotFoundError,
+    TypeNotInstalledError,
+    UnrecordableValueError,
+    UnsupportedCallError,
+)
+from .hashing import Normalizer
+from .modes import Mode
+from .recorder import RECORDER
+from .storage import Recording, read_recording
+
+__all__ = [
+    "ApiRecorderError",
+    "InvalidModeError",
+    "Mode",
+    "Normalizer",
+    "Recording",
+    "RecordingFileError",
+    "RecordingNotFoundError",
+    "TypeNotInstalledError",
+    "UnrecordableValueError",
+    "UnsupportedCallError",
+    "current_mode",
+    "disable",
+    "enable",
+    "load_recording",
+    "recording",
+    "register_type",
+    "test_context",
+]
+
+
+def enable(
+    mode: Mode | str | None = None,
+    recording_dir: str | os.PathLike[str] | None = None,
+    *,
+    normalizers: list[Normalizer] | None = None,
+) -> None:
+    """Record or replay covered calls from now on.
+
+    ``mode`` and ``recording_dir`` default to ``LLAMA_STACK_TEST_INFERENCE_MODE`` and
+    ``LLAMA_STACK_TEST_RECORDING_DIR`` (then ``replay`` and ``./recordings``). Safe to call again:
+    it changes the settings and never wraps twice. ``openai`` need not be imported yet.
+    """
+    RECORDER.enable(mode, recording_dir, normalizers=normalizers)
+
+
+def disable() -> None:
+    """Remove every wrapper: the SDKs behave exactly as if api-recorder had never been enabled."""
+    RECORDER.disable()
+
+
+def current_mode() -> Mode:
+    """The mode in force (``live`` when disabled)."""
+    return RECORDER.mode if RECORDER.enabled else Mode.LIVE
+
+
+@contextmanager
+def recording(
+    mode: Mode | str | None = None,
+    recording_dir: str | os.PathLike[str] | None = None,
+    *,
+    normalizers: list[Normalizer] | None = None,
+) -> Iterator[None]:
+    """Record or replay inside the block only; the previous state comes back after it (nestable)."""
+    with RECORDER.state_saved():
+        RECORDER.enable(mode, recording_dir, normalizers=normalizers)
+        yield
+
+
+@contextmanager
+def test_context(test_id: str | None) -> Iterator[None]:
+    """Attribute the calls made inside the block to ``test_id`` (its recordings are its own)."""
+    with RECORDER.test_ids.scope(test_id):
+        yield
+
+
+test_context.__test__ = False  # type: ignore[attr-defined]  # pytest: not a test
+
+
+def load_recording(path: str | os.PathLike[str]) -> Recording:
+    """Parse one recording file (ours or llama-stack's); ``.response.body`` holds typed objects."""
+    return read_recording(Path(path), RECORDER.rehydrator)
+
+
+def register_type(cls: type) -> type:
+    """Allow a pydantic class of your own in recordings (usable as a decorator)."""
+    return RECORDER.registry.register(cls)

@@ -1,0 +1,208 @@
+"""Typed objects in and out of recording files: ``{"__type__": ..., "__data__": ...}``.
+
+Objects are dumped with pydantic (``model_dump(mode="json", exclude_unset=True)``: exactly the
+fields the server sent, so a replayed object dumps, and hashes when passed back in a later
+request, like the live one did) and rebuilt into the very same class. A ``__type__`` is resolved
+through an allow-list, never by importing whatever dotted path a file names: recordings come from
+pull requests, and a file must not be able to run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import msgspec
+
+from .errors import RecordingFileError, TypeNotInstalledError
+
+ALLOWED_MODULE_PREFIXES = ("openai.", "tavily.")
+NORMALIZED_CREATED_AT = "1970-01-01T00:00:00.000000Z"
+
+
+class Envelope(msgspec.Struct):
+    """One stored object; ``data`` stays raw JSON until a class validates it in one pass."""
+
+    type: str = msgspec.field(name="__type__")
+    data: msgspec.Raw = msgspec.field(name="__data__")
+
+
+_decode_envelope = msgspec.json.Decoder(Envelope).decode
+_decode_any = msgspec.json.Decoder().decode
+_decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
+class TypeRegistry:
+    """The classes a recording may name: SDK types by module prefix, plus the user's own."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type] = {}
+
+    def register(self, cls: type) -> type:
+        """Allow ``cls`` in recordings (usable as a class decorator)."""
+        self._classes[type_name(cls)] = cls
+        return cls
+
+    def resolve(self, name: str, *, source: object = "a recording") -> type:
+        """The class named ``name``, or a RecordingFileError if the allow-list does not hold it."""
+        cls = self._classes.get(name)
+        if cls is not None:
+            return cls
+        if not name.startswith(ALLOWED_MODULE_PREFIXES) or "[" in name:
+            _raise_if_package_missing(name, source)
+            raise RecordingFileError(
+                f"{source}: type {name!r} is not allowed in recordings. Only types of the openai and "
+                "tavily packages and types registered with api_recorder.register_type() are "
+                "rebuilt; register the class if it is yours, or re-record the file."
+            )
+        cls = _import_allowed(name, source)
+        self._classes[name] = cls
+        return cls
+
+
+def _import_allowed(name: str, source: object) -> type:
+    """Import the longest module prefix of ``name`` and walk the rest as attributes (nested classes)."""
+    _raise_if_package_missing(name, source)
+    root = name.split(".", 1)[0]
+    parts = name.split(".")
+    target: Any = None
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for part in parts[split:]:
+                target = getattr(target, part)
+        except AttributeError:
+            target = None
+        break
+    if not (isinstance(target, type) and hasattr(target, "model_validate_json")):
+        raise RecordingFileError(
+            f"{source}: type {name!r} is not a pydantic model that exists in the installed {root} "
+            f"{_package_version(root)}; it was recorded with another version. Re-record the file "
+            f"(LLAMA_STACK_TEST_INFERENCE_MODE=record) or install the version that wrote it."
+        )
+    return target
+
+
+def _raise_if_package_missing(name: str, source: object) -> None:
+    """Tell "this package is not installed here" apart from a bad type (verify skips the former).
+
+    ``find_spec`` of a top-level name only searches the path; it runs no code of the package.
+    """
+    root = name.split(".", 1)[0]
+    if root and root.isidentifier() and root not in sys.modules and importlib.util.find_spec(root) is None:
+        raise TypeNotInstalledError(
+            f"{source}: type {name!r} belongs to the {root!r} package, which is not installed here. "
+            f"Install it (and, unless it is openai or tavily, register its types with "
+            f"api_recorder.register_type) to replay this recording."
+        )
+
+
+def _package_version(package: str) -> str:
+    module = sys.modules.get(package)
+    return f"version {getattr(module, '__version__', 'unknown')}"
+
+
+def type_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def is_pydantic(value: object) -> bool:
+    return hasattr(value, "model_dump") and hasattr(type(value), "model_validate")
+
+
+def dump_object(value: Any) -> Any:
+    """A JSON-able form of ``value``: pydantic and dataclass objects in envelopes, the rest as is."""
+    if is_pydantic(value):
+        return {"__type__": type_name(type(value)), "__data__": value.model_dump(mode="json", by_alias=True, exclude_unset=True, warnings=False)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"__type__": type_name(type(value)), "__data__": dataclasses.asdict(value)}
+    if isinstance(value, (list, tuple)):
+        return [dump_object(item) for item in value]
+    if isinstance(value, dict):
+        return {key: dump_object(item) for key, item in value.items()}
+    return value
+
+
+def normalize_ids(data: Any, normalized_id: str) -> Any:
+    """Make per-call ids and timestamps constant so that re-recording gives no diff noise.
+
+    Model objects keep theirs: there the id is the model's name. Responses-API stream events carry
+    the response object one level down, and chained calls (previous_response_id) need it stable.
+    """
+    if not isinstance(data, dict):
+        return data
+    if data.get("object") != "model":
+        if "id" in data:
+            data["id"] = normalized_id
+        if "created" in data:
+            data["created"] = 0
+        if "created_at" in data and data["created_at"] is not None:
+            data["created_at"] = 0 if isinstance(data["created_at"], (int, float)) else NORMALIZED_CREATED_AT
+    nested = data.get("response")
+    if isinstance(nested, dict) and "id" in nested:
+        normalize_ids(nested, normalized_id)
+    return data
+
+
+class Rehydrator:
+    """Rebuilds envelopes into objects of the recorded classes."""
+
+    def __init__(self, registry: TypeRegistry) -> None:
+        self.registry = registry
+
+    def envelope(self, raw: msgspec.Raw | bytes, *, source: object) -> Any:
+        """An object from one raw JSON value: envelopes (also in a list) become their class."""
+        first = bytes(memoryview(raw)[:1])
+        if first == b"[":
+            return [self.envelope(item, source=source) for item in _decode_raw_list(raw)]
+        if first != b"{":
+            return _decode_any(raw)
+        try:
+            envelope = _decode_envelope(raw)
+        except msgspec.ValidationError:
+            return _decode_any(raw)
+        return self.build(envelope.type, envelope.data, source=source)
+
+    def build(self, name: str, data: msgspec.Raw | bytes, *, source: object) -> Any:
+        cls = self.registry.resolve(name, source=source)
+        if hasattr(cls, "model_validate_json"):
+            return self._build_pydantic(cls, data, name, source)
+        if dataclasses.is_dataclass(cls):  # only registered classes get here
+            return cls(**_decode_any(data))
+        raise RecordingFileError(f"{source}: {name!r} is neither a pydantic model nor a dataclass.")
+
+    def _build_pydantic(self, cls: Any, data: msgspec.Raw | bytes, name: str, source: object) -> Any:
+        try:
+            return cls.model_validate_json(data)
+        except ValueError as strict_error:
+            # The SDK accepts answers that its own types reject (``created: null``, ``object: ""``);
+            # its lenient ``construct`` builds the same nested classes without validating.
+            fields = _decode_any(data)
+            construct = getattr(cls, "construct", None)
+            if isinstance(fields, dict) and construct is not None and _is_sdk_lenient(cls):
+                return construct(**fields)
+            raise RecordingFileError(
+                f"{source}: the data of {name!r} no longer validates: {_first_error(strict_error)}. "
+                "The recording was written by another version of the SDK; re-record it "
+                "(LLAMA_STACK_TEST_INFERENCE_MODE=record)."
+            ) from strict_error
+
+
+def _is_sdk_lenient(cls: type) -> bool:
+    """Whether ``cls.construct`` is the SDK's recursive, lenient one rather than pydantic's."""
+    return cls.__module__.startswith(ALLOWED_MODULE_PREFIXES)
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        location = ".".join(str(part) for part in first.get("loc", ()))
+        return f"field {location!r}: {first.get('msg')}"
+    return str(error)

@@ -1,0 +1,148 @@
+"""From a request to the hash that names its recording file.
+
+The hash must be the one llama-stack computes for the same call, byte for byte, or a llama-stack
+recording would not be found: sha256 over ``json.dumps(..., sort_keys=True)`` (the standard
+library's separators and ASCII escaping) of ``{"method", "endpoint", "body", "test_id"}``, with
+floats rounded to 5 places, decimal numbers inside strings likewise, and no test id for model-list
+endpoints. User normalizers run first, on the body that is both stored and hashed, so a recording
+file always re-hashes to its own name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+FLOAT_IN_STRING = re.compile(r"(-?\d+\.\d{4,})")
+SHARED_ENDPOINTS = frozenset({"/api/tags", "/v1/models", "/v1/openai/v1/models"})
+
+
+def _round_floats_in_string(text: str) -> str:
+    return FLOAT_IN_STRING.sub(lambda m: f"{float(m.group(0)):.5f}", text)
+
+
+def stabilize(value: Any, *, drop_stream_options: bool = False) -> Any:
+    """Round floats (and decimals written inside strings) so that noise does not change a hash.
+
+    Search scores pasted into prompts by tools differ in their last digits from run to run.
+    """
+    if isinstance(value, dict):
+        out = {key: stabilize(item) for key, item in value.items()}
+        if drop_stream_options:
+            out.pop("stream_options", None)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [stabilize(item) for item in value]
+    if isinstance(value, float):
+        return round(value, 5)
+    if isinstance(value, str):
+        return _round_floats_in_string(value)
+    return value
+
+
+def sha256_of(document: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def inference_hash(
+    method: str, url: str, body: dict[str, Any], test_id: str | None, *, shared: bool = False
+) -> str:
+    """llama-stack's ``normalize_inference_request``: the hash of one HTTP-level call.
+
+    ``shared`` calls (model lists) leave the test id out, so that every test finds them.
+    """
+    parsed = urlparse(url)
+    # Bedrock's OpenAI endpoint adds stream_options that vary run to run (as llama-stack found).
+    document: dict[str, Any] = {
+        "method": method.upper(),
+        "endpoint": parsed.path,
+        "body": stabilize(body, drop_stream_options="bedrock" in parsed.netloc),
+    }
+    if not shared and parsed.path not in SHARED_ENDPOINTS:
+        document["test_id"] = test_id
+    return sha256_of(document)
+
+
+def tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any], test_id: str | None) -> str:
+    """The hash of a tool call: llama-stack's document plus the test id for isolation."""
+    document: dict[str, Any] = {"provider": provider, "tool_name": tool_name, "kwargs": stabilize(kwargs)}
+    if test_id is not None:
+        document["test_id"] = test_id
+    return sha256_of(document)
+
+
+def legacy_tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any]) -> str:
+    """llama-stack's ``normalize_tool_request``, which has no test id: its files replay too."""
+    return sha256_of({"provider": provider, "tool_name": tool_name, "kwargs": kwargs})
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """A rule that makes a request value that varies run to run hash the same every time.
+
+    Build one with :meth:`regex` (every match in every string becomes ``placeholder``) or
+    :meth:`ignore` (a dotted path into the body, ``*`` matching any key or list item, whose value
+    is removed). Normalized values are what the recording file stores, so a file always
+    re-hashes to its own name.
+    """
+
+    pattern: re.Pattern[str] | None = None
+    placeholder: str = ""
+    path: tuple[str, ...] = ()
+
+    @classmethod
+    def regex(cls, pattern: str | re.Pattern[str], placeholder: str = "<normalized>") -> Normalizer:
+        return cls(pattern=re.compile(pattern), placeholder=placeholder)
+
+    @classmethod
+    def ignore(cls, path: str) -> Normalizer:
+        if not path.strip():
+            raise ValueError("Normalizer.ignore needs a dotted path such as 'metadata.request_id'.")
+        return cls(path=tuple(path.split(".")))
+
+    def apply(self, value: Any) -> Any:
+        if self.pattern is not None:
+            return _replace_matches(value, self.pattern, self.placeholder)
+        return _drop_path(value, self.path)
+
+
+def _replace_matches(value: Any, pattern: re.Pattern[str], placeholder: str) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(placeholder, value)
+    if isinstance(value, dict):
+        return {key: _replace_matches(item, pattern, placeholder) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_matches(item, pattern, placeholder) for item in value]
+    return value
+
+
+def _drop_path(value: Any, path: tuple[str, ...]) -> Any:
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if head in ("*", key):
+                if not rest:
+                    continue
+                item = _drop_path(item, rest)
+            out[key] = item
+        return out
+    if isinstance(value, list) and (head == "*" or head.isdigit()):
+        picked = None if head == "*" else int(head)
+        return [
+            _drop_path(item, rest) if rest and picked in (None, index) else item
+            for index, item in enumerate(value)
+            if rest or picked not in (None, index)
+        ]
+    return value
+
+
+def apply_normalizers(body: dict[str, Any], normalizers: Iterable[Normalizer]) -> dict[str, Any]:
+    for normalizer in normalizers:
+        body = normalizer.apply(body)
+    return body

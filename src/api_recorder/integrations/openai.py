@@ -1,0 +1,339 @@
+"""The OpenAI SDK: which methods are wrapped, and how their calls become recordings.
+
+Each covered method is one line of :data:`PATCH_POINTS`. Requests are hashed from the method's
+keyword arguments, as llama-stack does, so its recordings replay here. ``chat.completions.stream``
+and ``responses.stream`` are covered through ``create``, which they call. ``parse`` methods store
+the raw completion and run the SDK's own parser again on replay, so ``.parsed`` is the caller's
+pydantic class, exactly as live. Other resources (files, batches, images, audio...) are not
+wrapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import GeneratorType
+from typing import Any
+
+import openai
+import pydantic
+import wrapt
+from openai import AsyncStream, Stream
+from openai._models import FinalRequestOptions
+from openai._types import NotGiven, Omit
+from openai.pagination import AsyncPage, SyncPage
+from openai.types import Model
+
+from ..errors import UnsupportedCallError
+from ..hashing import inference_hash
+from ..patching import Patches
+from ..recorder import Recorder, RequestKey
+from ..storage import Recording
+from ..streams import AsyncRecordingStream, RecordingStream, ReplayAsyncStream, ReplayStream
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One covered API call: the path llama-stack names it by, and the shape of its answer."""
+
+    path: str
+    method: str = "POST"
+    answer: str = "object"  # "object" (maybe streamed), "page" (a model list) or "parsed"
+    shared: bool = False  # model lists and lookups are shared by every test: no test id
+
+
+CHAT = Endpoint("/v1/chat/completions")
+CHAT_PARSE = Endpoint("/v1/chat/completions", answer="parsed")
+COMPLETIONS = Endpoint("/v1/completions")
+EMBEDDINGS = Endpoint("/v1/embeddings")
+MODELS_LIST = Endpoint("/v1/models", answer="page", shared=True)
+MODELS_RETRIEVE = Endpoint("/v1/models/{model}", method="GET", shared=True)
+RESPONSES = Endpoint("/v1/responses")
+RESPONSES_PARSE = Endpoint("/v1/responses", answer="parsed")
+
+_CHAT_MODULE = "openai.resources.chat.completions.completions"
+_RESPONSES_MODULE = "openai.resources.responses.responses"
+
+PATCH_POINTS: list[tuple[str, str, Endpoint]] = [
+    (_CHAT_MODULE, "Completions.create", CHAT),
+    (_CHAT_MODULE, "AsyncCompletions.create", CHAT),
+    (_CHAT_MODULE, "Completions.parse", CHAT_PARSE),
+    (_CHAT_MODULE, "AsyncCompletions.parse", CHAT_PARSE),
+    ("openai.resources.completions", "Completions.create", COMPLETIONS),
+    ("openai.resources.completions", "AsyncCompletions.create", COMPLETIONS),
+    ("openai.resources.embeddings", "Embeddings.create", EMBEDDINGS),
+    ("openai.resources.embeddings", "AsyncEmbeddings.create", EMBEDDINGS),
+    ("openai.resources.models", "Models.list", MODELS_LIST),
+    ("openai.resources.models", "AsyncModels.list", MODELS_LIST),
+    ("openai.resources.models", "Models.retrieve", MODELS_RETRIEVE),
+    ("openai.resources.models", "AsyncModels.retrieve", MODELS_RETRIEVE),
+    (_RESPONSES_MODULE, "Responses.create", RESPONSES),
+    (_RESPONSES_MODULE, "AsyncResponses.create", RESPONSES),
+    (_RESPONSES_MODULE, "Responses.parse", RESPONSES_PARSE),
+    (_RESPONSES_MODULE, "AsyncResponses.parse", RESPONSES_PARSE),
+]
+
+# Arguments that change how a request travels, not what it asks: never hashed nor stored.
+_TRANSPORT_ARGUMENTS = frozenset({"extra_headers", "timeout"})
+_RAW_RESPONSE_HEADER = "x-stainless-raw-response"
+
+
+def install(recorder: Recorder) -> Patches:
+    patches = Patches()
+    for module, name, endpoint in PATCH_POINTS:
+        is_async = name.startswith("Async")
+        patches.wrap(module, name, make_wrapper(recorder, endpoint, is_async=is_async))
+    return patches
+
+
+def make_wrapper(recorder: Recorder, endpoint: Endpoint, *, is_async: bool) -> Any:
+    """The wrapt wrapper of one patch point: pass through when not intercepting, else decide."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not recorder.intercepting:
+            return wrapped(*args, **kwargs)
+        call = OpenAICall(recorder, endpoint, wrapped, instance, args, kwargs, is_async=is_async)
+        if not is_async:
+            return recorder.run(call, call.invoke)
+        if endpoint.answer == "page":  # AsyncModels.list is sync and returns an awaitable paginator
+            return AsyncPageRequest(lambda: recorder.run_async(call, call.invoke))
+        return recorder.run_async(call, call.invoke)
+
+    return wrapper
+
+
+class OpenAICall:
+    """One intercepted OpenAI call: its key, and how to replay or capture its answer."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        endpoint: Endpoint,
+        wrapped: Any,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        is_async: bool,
+    ) -> None:
+        self.endpoint = endpoint
+        self.wrapped = wrapped
+        self.instance = instance
+        self.is_async = is_async
+        self.kwargs = _name_positional_arguments(wrapped, args, _materialize_iterators(kwargs))
+        refuse_raw_response(self.kwargs, endpoint)
+        self.raw_answer: Any = None  # what parse() got from the API before parsing
+        self.canned_answer: Any = None  # what parse() is given back on replay
+        self.key = self._build_key(recorder)
+
+    def _build_key(self, recorder: Recorder) -> RequestKey:
+        body = recorder.prepare_body(request_body(self.kwargs))
+        path = self.endpoint.path.format(**body) if "{" in self.endpoint.path else self.endpoint.path
+        if "{" in self.endpoint.path:
+            body = {}
+        url = str(self.instance._client.base_url).rstrip("/") + path
+        test_id = recorder.current_test_id()
+        method = self.endpoint.method
+        request_hash = inference_hash(method, url, body, test_id, shared=self.endpoint.shared)
+        request = {
+            "method": method,
+            "url": url,
+            "headers": {},
+            "body": body,
+            "endpoint": path,
+            "model": body.get("model", ""),
+            "provider_metadata": {"openai_sdk_version": openai.__version__},
+        }
+        key = RequestKey(
+            hash=request_hash,
+            request=request,
+            label=f"{method} {path}",
+            test_id=test_id,
+            model=body.get("model") or None,
+        )
+        if self.endpoint.answer == "page":
+            # llama-stack hashes model lists with the test id; its files are found too.
+            legacy = inference_hash(method, url, body, test_id)
+            key.globs = [f"models-{request_hash}-*.json", f"models-{legacy}-*.json"]
+        return key
+
+    # -- making the call --------------------------------------------------------------------
+
+    def invoke(self) -> Any:
+        """Make the real call (or, for parse on replay, run the SDK's parser on the recording)."""
+        if self.endpoint.answer == "parsed":
+            resource_cls = AsyncParseResource if self.is_async else ParseResource
+            return self.wrapped.__func__(resource_cls(self.instance, self), **self.kwargs)
+        if self.is_async and self.endpoint.answer == "page":
+            return _await(self.wrapped(**self.kwargs))
+        return self.wrapped(**self.kwargs)
+
+    # -- answers --------------------------------------------------------------------------
+
+    def replay(self, recording: Recording) -> Any:
+        response = recording.response
+        if self.endpoint.answer == "parsed":
+            self.canned_answer = response.body
+            return self.invoke()
+        if self.endpoint.answer == "page":
+            return self._page(response.body)
+        if response.is_streaming:
+            stream_cls = ReplayAsyncStream if self.is_async else ReplayStream
+            return stream_cls(response.iter_body())
+        return response.body
+
+    def capture(self, result: Any, save: Any) -> Any:
+        if isinstance(result, Stream):
+            return RecordingStream(result, lambda chunks: save(chunks, True))
+        if isinstance(result, AsyncStream):
+            return AsyncRecordingStream(result, lambda chunks: save(chunks, True))
+        if self.endpoint.answer == "page":
+            return self._capture_page(result, save)
+        save(self.raw_answer if self.endpoint.answer == "parsed" else result, False)
+        return result
+
+    def _capture_page(self, page: Any, save: Any) -> Any:
+        if not self.is_async:
+            save(list(page), False)
+            return page
+
+        async def collect() -> Any:
+            save([item async for item in page], False)
+            return page
+
+        return collect()
+
+    def _page(self, models: list[Any]) -> Any:
+        page_cls = AsyncPage[Model] if self.is_async else SyncPage[Model]
+        page = page_cls.construct(data=list(models), object="list")
+        options = FinalRequestOptions.construct(method="get", url="/models")
+        page._set_private_attributes(client=self.instance._client, model=Model, options=options)
+        return page
+
+    def filename_for(self, body: Any) -> str:
+        if self.endpoint.answer == "page":
+            return f"models-{self.key.hash}-{model_ids_digest(body)}.json"
+        return f"{self.key.hash}.json"
+
+
+class ParseResource(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The resource as ``parse()`` sees it: ``_post`` yields the unparsed answer.
+
+    Live, it asks the API without the parser and keeps the raw answer for the recording; on
+    replay it hands over the recorded one. Either way the SDK's own parser then runs on it.
+    """
+
+    def __init__(self, resource: Any, call: OpenAICall) -> None:
+        super().__init__(resource)
+        self._self_call = call
+
+    def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:
+        call = self._self_call
+        parser = options.get("post_parser") if isinstance(options, Mapping) else None
+        if call.canned_answer is not None:
+            raw = call.canned_answer
+        else:
+            raw = self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
+            call.raw_answer = raw
+        return parser(raw) if callable(parser) else raw
+
+
+class AsyncParseResource(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The async twin of :class:`ParseResource`."""
+
+    def __init__(self, resource: Any, call: OpenAICall) -> None:
+        super().__init__(resource)
+        self._self_call = call
+
+    async def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:
+        call = self._self_call
+        parser = options.get("post_parser") if isinstance(options, Mapping) else None
+        if call.canned_answer is not None:
+            raw = call.canned_answer
+        else:
+            raw = await self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
+            call.raw_answer = raw
+        return parser(raw) if callable(parser) else raw
+
+
+class AsyncPageRequest:
+    """What ``AsyncModels.list()`` returns while recording: awaitable and async-iterable."""
+
+    def __init__(self, fetch: Any) -> None:
+        self._fetch = fetch
+
+    def __await__(self) -> Any:
+        return self._fetch().__await__()
+
+    async def __aiter__(self) -> Any:
+        page = await self
+        async for item in page:
+            yield item
+
+
+def _without_parser(options: Any) -> Any:
+    return {k: v for k, v in options.items() if k != "post_parser"} if isinstance(options, Mapping) else options
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def refuse_raw_response(kwargs: dict[str, Any], endpoint: Endpoint) -> None:
+    """``with_raw_response`` wants HTTP bytes, which are never recorded: refuse, never pass through."""
+    headers = kwargs.get("extra_headers") or {}
+    if any(str(name).lower() == _RAW_RESPONSE_HEADER for name in headers):
+        raise UnsupportedCallError(
+            f"{endpoint.path}: calls through .with_raw_response / .with_streaming_response return raw "
+            "HTTP responses, which api-recorder does not record or replay. Call the method directly "
+            "(for example client.chat.completions.create(...)), or run this test with "
+            "LLAMA_STACK_TEST_INFERENCE_MODE=live."
+        )
+
+
+def request_body(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments as JSON: sentinels and transport options dropped, models dumped."""
+    return {
+        name: to_json(value)
+        for name, value in kwargs.items()
+        if name not in _TRANSPORT_ARGUMENTS and not _is_sentinel(value)
+    }
+
+
+def to_json(value: Any) -> Any:
+    """A JSON form of an argument, as the SDK would send it (pydantic: set fields only)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items() if not _is_sentinel(v)}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if isinstance(value, type) and issubclass(value, pydantic.BaseModel):
+        return {"pydantic_model": value.__name__, "json_schema": value.model_json_schema()}
+    return str(value)
+
+
+def _is_sentinel(value: Any) -> bool:
+    return isinstance(value, (NotGiven, Omit))
+
+
+def _materialize_iterators(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Generators are read once: turn them into lists that both the hash and the SDK can read."""
+    return {k: list(v) if isinstance(v, (Iterator, GeneratorType)) else v for k, v in kwargs.items()}
+
+
+def _name_positional_arguments(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    if not args:
+        return kwargs
+    bound = inspect.signature(wrapped).bind_partial(*args, **kwargs)
+    return dict(bound.arguments)
+
+
+def model_ids_digest(models: list[Any]) -> str:
+    """llama-stack's suffix for model-list files: which models the list holds."""
+    ids = sorted({getattr(model, "id", str(model)) for model in models})
+    return hashlib.sha256("|".join(ids).encode()).hexdigest()[:8]

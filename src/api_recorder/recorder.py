@@ -1,0 +1,318 @@
+"""The one place that decides, for every covered call: call it, record it, or replay it.
+
+Integrations (one module per SDK) describe a call as a :class:`Call`: its key (hash, the file's
+request section, where to look) and how to turn stored answers into what the SDK returns, or live
+answers into something storable. The mode logic below is written once and serves sync calls,
+async calls and streams alike.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import shlex
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import wrapt
+
+from .context import TestIdentity
+from .envelopes import Rehydrator, TypeRegistry, dump_object, normalize_ids
+from .errors import RecordingNotFoundError
+from .hashing import Normalizer, apply_normalizers
+from .modes import DEFAULT_RECORDING_DIR, MODE_ENV, RECORDING_DIR_ENV, Mode, mode_from_env, recording_dir_from_env
+from .storage import Recording, RecordingStore, encode_recording, read_recording, write_atomically
+
+
+@dataclass
+class RequestKey:
+    """Everything about one intercepted request that does not depend on its answer."""
+
+    hash: str
+    request: dict[str, Any]  # the file's "request" section
+    label: str  # what a person calls it: "POST /v1/chat/completions", "tavily.search"
+    test_id: str | None
+    model: str | None = None
+    filenames: list[str] = field(default_factory=list)  # lookup order; the first is written
+    globs: list[str] = field(default_factory=list)  # model lists: models-<hash>-*.json, merged
+
+    def __post_init__(self) -> None:
+        if not self.filenames:
+            self.filenames = [f"{self.hash}.json"]
+
+
+class Call(Protocol):
+    """One intercepted call, as an integration describes it to the recorder."""
+
+    key: RequestKey
+
+    def replay(self, recording: Recording) -> Any:
+        """What the SDK would have returned, built from a recording (may be awaitable)."""
+
+    def capture(self, result: Any, save: Callable[..., Any]) -> Any:
+        """Hand ``result`` back to the caller, saving it with ``save(body, is_streaming)``.
+
+        Streams are saved when they end, so the caller sees chunks as they arrive.
+        """
+
+    def filename_for(self, body: Any) -> str:
+        """The file name to write (model lists name theirs after the models they hold)."""
+
+
+@dataclass(frozen=True)
+class Integration:
+    """An SDK that api-recorder instruments once it is imported (never before)."""
+
+    package: str
+    module: str
+
+
+INTEGRATIONS = (
+    Integration("openai", "api_recorder.integrations.openai"),
+)
+
+
+@dataclass
+class CallLog:
+    """One covered call made while recording was enabled, for the pytest fixture and report."""
+
+    label: str
+    outcome: str  # "replayed", "recorded" or "live"
+    test_id: str | None
+    path: Path | None = None
+
+
+class Recorder:
+    """The recorder's whole state: mode, folders, current test, installed wrappers."""
+
+    def __init__(self) -> None:
+        self.mode = Mode.LIVE
+        self.enabled = False
+        self.store = RecordingStore(DEFAULT_RECORDING_DIR, Path.cwd())
+        self.test_ids = TestIdentity()
+        self.registry = TypeRegistry()
+        self.rehydrator = Rehydrator(self.registry)
+        self.normalizers: list[Normalizer] = []
+        self.calls: list[CallLog] = []
+        self._live_ids: dict[str, str] = {}
+        self._installed: dict[str, Any] = {}
+        self._hooks_registered = False
+
+    # -- switching on and off -------------------------------------------------------------
+
+    @property
+    def intercepting(self) -> bool:
+        return self.enabled and self.mode is not Mode.LIVE
+
+    def enable(
+        self,
+        mode: Mode | str | None = None,
+        recording_dir: str | os.PathLike[str] | None = None,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        normalizers: list[Normalizer] | None = None,
+    ) -> None:
+        """Start recording or replaying; None means "from the environment variables"."""
+        self.mode = Mode.parse(mode) if mode is not None else (mode_from_env() or Mode.REPLAY)
+        directory = Path(recording_dir) if recording_dir is not None else recording_dir_from_env()
+        root_path = Path(root) if root is not None else Path.cwd()
+        self.store = RecordingStore(directory or DEFAULT_RECORDING_DIR, root_path)
+        if normalizers is not None:
+            self.normalizers = list(normalizers)
+        self.enabled = True
+        self._register_import_hooks()
+        for integration in INTEGRATIONS:
+            if integration.package in sys.modules:
+                self._install(integration)
+
+    def disable(self) -> None:
+        """Remove every wrapper: the SDKs are exactly as they were before enable()."""
+        for installed in self._installed.values():
+            installed.uninstall()
+        self._installed.clear()
+        self.enabled = False
+        self.mode = Mode.LIVE
+
+    def _register_import_hooks(self) -> None:
+        """Instrument each SDK the moment it is imported, or at once if it already was."""
+        if self._hooks_registered:
+            return
+        self._hooks_registered = True
+        for integration in INTEGRATIONS:
+            wrapt.register_post_import_hook(self._import_hook(integration), integration.package)
+
+    def _import_hook(self, integration: Integration) -> Callable[[Any], None]:
+        def on_import(_module: Any) -> None:
+            if self.enabled:
+                self._install(integration)
+
+        return on_import
+
+    def _install(self, integration: Integration) -> None:
+        if integration.package not in self._installed:
+            module = importlib.import_module(integration.module)
+            self._installed[integration.package] = module.install(self)
+
+    @contextmanager
+    def state_saved(self) -> Iterator[None]:
+        """Put mode, folders, normalizers and enabled-ness back as they were when the block ends."""
+        was_enabled, mode, store, normalizers = self.enabled, self.mode, self.store, list(self.normalizers)
+        try:
+            yield
+        finally:
+            self.normalizers = normalizers
+            if was_enabled:
+                self.enable(mode, store.recording_dir, root=store.root)
+            else:
+                self.disable()
+
+    # -- what a request is ----------------------------------------------------------------
+
+    def current_test_id(self) -> str | None:
+        return self.test_ids.current()
+
+    def prepare_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The body that is hashed and stored: user normalizers applied, live ids made stable.
+
+        A live answer's id (say ``resp_123``) is stored as ``rec-<hash>``; when a later request
+        of the same run passes it back (``previous_response_id``), it is hashed as the stored id,
+        which is what the replayed answer will carry.
+        """
+        if self._live_ids:
+            body = _replace_strings(body, self._live_ids)
+        return apply_normalizers(body, self.normalizers)
+
+    # -- the decision ---------------------------------------------------------------------
+
+    def run(self, call: Call, invoke: Callable[[], Any]) -> Any:
+        """Serve a sync call from its recording, or make it and record it."""
+        recording = self.lookup(call.key)
+        if recording is not None:
+            return call.replay(recording)
+        result = invoke()
+        return call.capture(result, self._saver(call))
+
+    async def run_async(self, call: Call, invoke: Callable[[], Awaitable[Any]]) -> Any:
+        """The same decision for an async call."""
+        recording = self.lookup(call.key)
+        if recording is not None:
+            return await _resolved(call.replay(recording))
+        result = await invoke()
+        return await _resolved(call.capture(result, self._saver(call)))
+
+    def lookup(self, key: RequestKey) -> Recording | None:
+        """The recording to replay, None if the call must be made, or RecordingNotFoundError."""
+        if self.mode is Mode.RECORD:
+            return None
+        recording = self.find(key)
+        if recording is not None:
+            self.calls.append(CallLog(key.label, "replayed", key.test_id, recording.path))
+            return recording
+        if self.mode is Mode.REPLAY:
+            raise RecordingNotFoundError(self.not_found_message(key))
+        return None
+
+    def find(self, key: RequestKey) -> Recording | None:
+        for pattern in key.globs:
+            paths = self.store.glob(pattern, key.test_id)
+            if paths:
+                return _merge(read_recording(path, self.rehydrator) for path in paths)
+        path = self.store.find(key.filenames, key.test_id)
+        return read_recording(path, self.rehydrator) if path is not None else None
+
+    def _saver(self, call: Call) -> Callable[..., Path]:
+        def save(body: Any, is_streaming: bool) -> Path:
+            return self.save(call, body, is_streaming)
+
+        return save
+
+    def save(self, call: Call, body: Any, is_streaming: bool) -> Path:
+        """Write one answer (an object, or a stream's chunks) to the call's recording file."""
+        key = call.key
+        normalized_id = f"rec-{key.hash[:12]}"
+        items = body if is_streaming else [body]
+        dumped = [dump_object(item) for item in items]
+        for envelope in dumped:
+            self._remember_live_id(envelope, normalized_id)
+            if isinstance(envelope, dict) and "__data__" in envelope:
+                normalize_ids(envelope["__data__"], normalized_id)
+        document = {
+            "test_id": key.test_id,
+            "request": key.request,
+            "response": {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming},
+            "id_normalization_mapping": {},
+        }
+        path = self.store.write_folder(key.test_id) / call.filename_for(body)
+        write_atomically(path, encode_recording(document))
+        self.calls.append(CallLog(key.label, "recorded", key.test_id, path))
+        return path
+
+    def _remember_live_id(self, envelope: Any, normalized_id: str) -> None:
+        data = envelope.get("__data__") if isinstance(envelope, dict) else None
+        if not isinstance(data, dict) or data.get("object") == "model":
+            return
+        for holder in (data, data.get("response")):
+            if isinstance(holder, dict) and isinstance(holder.get("id"), str):
+                self._live_ids[holder["id"]] = normalized_id
+
+    def not_found_message(self, key: RequestKey) -> str:
+        folders = self.store.read_folders(key.test_id)
+        looked_for = [str(folder / key.filenames[0]) for folder in folders]
+        model = f" (model {key.model})" if key.model else ""
+        test = f"test {key.test_id!r}" if key.test_id else "no test context"
+        return (
+            f"No recording for {key.label}{model} in {test}.\n"
+            f"  request hash: {key.hash}\n"
+            f"  looked for:   {', '.join(looked_for)}\n"
+            f"Replay mode never calls the network. To record this call, run:\n"
+            f"  {record_command(key.test_id)}"
+        )
+
+
+def record_command(test_id: str | None) -> str:
+    """The shell command that records what a run is missing."""
+    prefix = f"{MODE_ENV}=record-if-missing"
+    directory = os.environ.get(RECORDING_DIR_ENV)
+    if directory:
+        prefix += f" {RECORDING_DIR_ENV}={shlex.quote(directory)}"
+    if test_id and ".py" in test_id.split("::", 1)[0]:
+        return f"{prefix} python -m pytest {shlex.quote(test_id)}"
+    argv = " ".join(shlex.quote(arg) for arg in sys.argv) or "your-program"
+    return f"{prefix} python {argv}"
+
+
+def _replace_strings(value: Any, replacements: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return replacements.get(value, value)
+    if isinstance(value, dict):
+        return {key: _replace_strings(item, replacements) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(item, replacements) for item in value]
+    return value
+
+
+def _merge(recordings: Iterator[Recording]) -> Recording:
+    """Model lists recorded against several servers answer with the union, as in llama-stack."""
+    found = list(recordings)
+    if len(found) == 1:
+        return found[0]
+    by_id: dict[str, Any] = {}
+    for recording in found:
+        for model in recording.response.body:
+            by_id[getattr(model, "id", None) or str(model)] = model
+    merged = found[0]
+    merged.response._body = [by_id[model_id] for model_id in sorted(by_id)]
+    return merged
+
+
+async def _resolved(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+RECORDER = Recorder()
+"""The recorder of this process: the only mutable state api-recorder keeps."""

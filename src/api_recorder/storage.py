@@ -1,0 +1,209 @@
+"""Where recording files live, how they are written, and how they are read back.
+
+Files are llama-stack's: ``{"test_id", "request", "response": {"body", "is_streaming"},
+"id_normalization_mapping"}``, one per call, indented and ending with a newline so they diff well.
+Writes go to a temporary file in the same folder and are renamed into place: a reader, another
+pytest-xdist worker or a crash never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .envelopes import Rehydrator
+from .errors import RecordingFileError
+
+_UNSET = object()
+
+
+class _ResponseDoc(msgspec.Struct):
+    body: msgspec.Raw = msgspec.Raw(b"null")
+    is_streaming: bool = False
+    is_exception: bool = False
+    exception_data: dict[str, Any] | None = None
+    exception_message: str | None = None
+
+
+class _FileDoc(msgspec.Struct):
+    request: dict[str, Any]
+    response: _ResponseDoc
+    test_id: str | None = None
+    id_normalization_mapping: dict[str, str] | None = None
+
+
+_decode_file = msgspec.json.Decoder(_FileDoc).decode
+_decode_chunks = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class RecordedResponse:
+    """The answer part of a recording; stream chunks are rebuilt lazily, one by one."""
+
+    raw_body: msgspec.Raw | list[msgspec.Raw]
+    is_streaming: bool
+    rehydrator: Rehydrator = field(repr=False)
+    source: str = ""
+    is_exception: bool = False
+    exception_data: dict[str, Any] | None = None
+    exception_message: str | None = None
+    _body: Any = field(default=_UNSET, repr=False)
+
+    def iter_body(self) -> Iterator[Any]:
+        """The stream's chunks, each rebuilt only when reached (time to first chunk stays short)."""
+        if self._body is not _UNSET:
+            yield from self._body
+            return
+        for index, raw in enumerate(self.raw_body):
+            yield self.rehydrator.envelope(raw, source=f"{self.source} (chunk {index})")
+
+    @property
+    def body(self) -> Any:
+        """The rebuilt object, or the list of chunks or events of a stream."""
+        if self._body is _UNSET:
+            if self.is_streaming:
+                self._body = list(self.iter_body())
+            else:
+                self._body = self.rehydrator.envelope(self.raw_body, source=self.source)
+        return self._body
+
+
+@dataclass
+class Recording:
+    """One recording file, parsed."""
+
+    test_id: str | None
+    request: dict[str, Any]
+    response: RecordedResponse
+    id_normalization_mapping: dict[str, str]
+    path: Path | None = None
+
+
+def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recording:
+    """Parse a recording file's bytes; every problem is a RecordingFileError naming ``source``."""
+    try:
+        document = _decode_file(data)
+        mapping = document.id_normalization_mapping or {}
+        if mapping:
+            data = _apply_id_mapping(data, mapping)
+            document = _decode_file(data)
+        response = document.response
+        raw_body: Any = response.body
+        if response.is_streaming and bytes(raw_body).strip() != b"null":
+            raw_body = _decode_chunks(raw_body)
+        elif response.is_streaming:
+            raw_body = []
+    except msgspec.DecodeError as exc:
+        raise RecordingFileError(
+            f"{source}: not a readable recording ({exc}). The file is truncated or not JSON; "
+            "delete it and record it again."
+        ) from exc
+    except msgspec.ValidationError as exc:
+        raise RecordingFileError(
+            f"{source}: not a recording file ({exc}). A recording needs 'request' (an object) and "
+            "'response' with 'body' and 'is_streaming'; delete it and record it again."
+        ) from exc
+    return Recording(
+        test_id=document.test_id,
+        request=document.request,
+        response=RecordedResponse(
+            raw_body=raw_body,
+            is_streaming=response.is_streaming,
+            rehydrator=rehydrator,
+            source=source,
+            is_exception=response.is_exception,
+            exception_data=response.exception_data,
+            exception_message=response.exception_message,
+        ),
+        id_normalization_mapping=mapping,
+    )
+
+
+def _apply_id_mapping(data: bytes, mapping: dict[str, str]) -> bytes:
+    """llama-stack's id mapping: ``{normalized: original}``; originals in the file become normalized."""
+    for normalized, original in mapping.items():
+        if original:
+            data = data.replace(_encoder.encode(original)[1:-1], _encoder.encode(normalized)[1:-1])
+    return data
+
+
+def read_recording(path: Path, rehydrator: Rehydrator) -> Recording:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RecordingFileError(f"{path}: cannot be read ({exc.strerror}).") from exc
+    recording = parse_recording(data, rehydrator, str(path))
+    recording.path = path
+    return recording
+
+
+def encode_recording(document: dict[str, Any]) -> bytes:
+    """The bytes of a recording file: indented, keys in the order given, newline at the end."""
+    return msgspec.json.format(_encoder.encode(document), indent=2) + b"\n"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that no reader ever sees a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class RecordingStore:
+    """The folders a run reads and writes, laid out as llama-stack lays them out.
+
+    A call made in test ``tests/a/test_x.py::test_y`` is stored in ``tests/a/recordings/``
+    (relative to ``root``, the pytest rootdir); a call made outside any test goes to
+    ``recording_dir``. Lookup tries the test's folder, then the recording dir, then
+    ``recording_dir/recordings`` (where llama-stack puts files under an explicit directory).
+    """
+
+    def __init__(self, recording_dir: Path, root: Path) -> None:
+        self.recording_dir = recording_dir if recording_dir.is_absolute() else root / recording_dir
+        self.root = root
+
+    def test_folder(self, test_id: str | None) -> Path | None:
+        if not test_id:
+            return None
+        test_file = test_id.split("::", 1)[0]
+        if ".py" not in test_file:
+            return None
+        return self.root / Path(test_file).parent / "recordings"
+
+    def write_folder(self, test_id: str | None) -> Path:
+        return self.test_folder(test_id) or self.recording_dir
+
+    def read_folders(self, test_id: str | None) -> list[Path]:
+        folders = [self.test_folder(test_id), self.recording_dir, self.recording_dir / "recordings"]
+        unique: list[Path] = []
+        for folder in folders:
+            if folder is not None and folder not in unique:
+                unique.append(folder)
+        return unique
+
+    def find(self, filenames: list[str], test_id: str | None) -> Path | None:
+        for folder in self.read_folders(test_id):
+            for filename in filenames:
+                candidate = folder / filename
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    def glob(self, pattern: str, test_id: str | None) -> list[Path]:
+        return [path for folder in self.read_folders(test_id) if folder.is_dir() for path in sorted(folder.glob(pattern))]

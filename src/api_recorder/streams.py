@@ -1,0 +1,227 @@
+"""Streams: replayed ones that behave like the SDK's, and live ones that record as they flow.
+
+Replayed streams subclass the SDK's own ``Stream``/``AsyncStream``, so ``isinstance`` checks and
+the SDK's helpers built on them (``chat.completions.stream()``, ``responses.stream()``,
+``get_final_completion()``, ``text_deltas``...) work unchanged. Recording streams are transparent
+proxies of the live stream: the caller sees every chunk when it arrives, and the recording is
+written once, whole, when the stream ends; a stream closed early is read to its end first, so a
+recording is never half a stream.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+import wrapt
+from openai import AsyncStream, Stream
+
+
+class ReplayedHTTPResponse:
+    """Stands in for the HTTP response under a replayed stream (there was none)."""
+
+    status_code = 200
+    http_version = "HTTP/1.1"
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.is_closed = False
+
+    def close(self) -> None:
+        self.is_closed = True
+
+    async def aclose(self) -> None:
+        self.is_closed = True
+
+
+class ReplayStream(Stream[Any]):
+    """A recorded stream played back: iteration, context manager and close() as the SDK's."""
+
+    def __init__(self, chunks: Iterable[Any], *, error: BaseException | None = None) -> None:
+        self.response = ReplayedHTTPResponse()  # type: ignore[assignment]
+        self._cast_to = object
+        self._client = None  # type: ignore[assignment]
+        self._options = None
+        self._chunks = chunks
+        self._error = error
+        self._iterator = self.__stream__()
+
+    def __stream__(self) -> Iterator[Any]:
+        for chunk in self._chunks:
+            if self.response.is_closed:
+                return
+            yield chunk
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self.response.close()
+
+
+class ReplayAsyncStream(AsyncStream[Any]):
+    """The async twin of :class:`ReplayStream`."""
+
+    def __init__(self, chunks: Iterable[Any], *, error: BaseException | None = None) -> None:
+        self.response = ReplayedHTTPResponse()  # type: ignore[assignment]
+        self._cast_to = object
+        self._client = None  # type: ignore[assignment]
+        self._options = None
+        self._chunks = chunks
+        self._error = error
+        self._iterator = self.__stream__()
+
+    async def __stream__(self) -> AsyncIterator[Any]:
+        for chunk in self._chunks:
+            if self.response.is_closed:
+                return
+            yield chunk
+        if self._error is not None:
+            raise self._error
+
+    async def close(self) -> None:
+        await self.response.aclose()
+
+
+class _Recording:
+    """What a recording stream has seen, and whether it was saved already."""
+
+    def __init__(self, save: Callable[[list[Any]], Any]) -> None:
+        self.chunks: list[Any] = []
+        self.saved = False
+        self._save = save
+
+    def finish(self) -> None:
+        if not self.saved:
+            self.saved = True
+            self._save(self.chunks)
+
+    def abandon(self, reason: BaseException) -> None:
+        self.saved = True
+        warnings.warn(
+            f"api-recorder did not record a stream that failed while it was read to its end "
+            f"({reason!r}); run the test again to record it.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A live ``Stream`` that records its chunks as the caller reads them."""
+
+    def __init__(self, live: Stream[Any], save: Callable[[list[Any]], Any]) -> None:
+        super().__init__(live)
+        self._self_recording = _Recording(save)
+        self._self_response = _ClosingResponse(live.response, self)
+
+    @property
+    def response(self) -> Any:
+        return self._self_response
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self.__next__()
+            except StopIteration:
+                return
+
+    def __next__(self) -> Any:
+        try:
+            chunk = self.__wrapped__.__next__()
+        except StopIteration:
+            self._self_recording.finish()
+            raise
+        self._self_recording.chunks.append(chunk)
+        return chunk
+
+    def _self_read_to_end(self) -> None:
+        recording = self._self_recording
+        if recording.saved:
+            return
+        try:
+            for chunk in self.__wrapped__:
+                recording.chunks.append(chunk)
+        except Exception as exc:
+            recording.abandon(exc)
+            return
+        recording.finish()
+
+    def close(self) -> None:
+        self._self_read_to_end()
+        self.__wrapped__.close()
+
+    def __enter__(self) -> RecordingStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The async twin of :class:`RecordingStream`."""
+
+    def __init__(self, live: AsyncStream[Any], save: Callable[[list[Any]], Any]) -> None:
+        super().__init__(live)
+        self._self_recording = _Recording(save)
+        self._self_response = _ClosingResponse(live.response, self)
+
+    @property
+    def response(self) -> Any:
+        return self._self_response
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while True:
+            try:
+                yield await self.__anext__()
+            except StopAsyncIteration:
+                return
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_recording.finish()
+            raise
+        self._self_recording.chunks.append(chunk)
+        return chunk
+
+    async def _self_read_to_end(self) -> None:
+        recording = self._self_recording
+        if recording.saved:
+            return
+        try:
+            async for chunk in self.__wrapped__:
+                recording.chunks.append(chunk)
+        except Exception as exc:
+            recording.abandon(exc)
+            return
+        recording.finish()
+
+    async def close(self) -> None:
+        await self._self_read_to_end()
+        await self.__wrapped__.close()
+
+    async def __aenter__(self) -> AsyncRecordingStream:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The live HTTP response, except that closing it first completes the recording.
+
+    The SDK's stream helpers close ``raw_stream.response`` directly, not the stream.
+    """
+
+    def __init__(self, response: Any, stream: Any) -> None:
+        super().__init__(response)
+        self._self_stream = stream
+
+    def close(self) -> None:
+        self._self_stream._self_read_to_end()
+        self.__wrapped__.close()
+
+    async def aclose(self) -> None:
+        await self._self_stream._self_read_to_end()
+        await self.__wrapped__.aclose()

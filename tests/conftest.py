@@ -1,0 +1,33 @@
+"""Fixtures shared by the suite: a fresh working folder and a local fake OpenAI server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import api_recorder  # noqa: E402
+from api_recorder.recorder import RECORDER  # noqa: E402
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A fresh cwd (recordings are written relative to it); the recorder is off again after."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LLAMA_STACK_TEST_INFERENCE_MODE", raising=False)
+    monkeypatch.delenv("LLAMA_STACK_TEST_RECORDING_DIR", raising=False)
+    was_enabled = RECORDER.enabled
+    yield tmp_path
+    if not was_enabled:
+        api_recorder.disable()
+
+
+@pytest.fixture
+def fake_openai():
+    from fakes.openai_app import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        yield fake

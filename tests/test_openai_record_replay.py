@@ -1,0 +1,38 @@
+"""Every covered OpenAI call: record against the local server, stop it, replay the same objects."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import scenarios
+
+import api_recorder
+
+TEST_ID = "tests/area/test_calls.py::test_one"
+
+
+def run_scenario(name, is_async, fake):
+    if is_async:
+        client = fake.async_client()
+        return asyncio.run(scenarios.ASYNC[name](client))
+    return scenarios.SYNC[name](fake.client())
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name", sorted(scenarios.SYNC))
+def test_record_then_replay_with_the_server_stopped(name, is_async, workdir, fake_openai):
+    with api_recorder.recording("record"), api_recorder.test_context(TEST_ID):
+        live_objects, live_summary = run_scenario(name, is_async, fake_openai)
+    calls_made = fake_openai.request_count
+    assert calls_made >= 1
+    written = sorted((workdir / "tests" / "area" / "recordings").glob("*.json"))
+    assert written, "record mode wrote no recording"
+
+    fake_openai.stop()
+    with api_recorder.recording("replay"), api_recorder.test_context(TEST_ID):
+        replayed_objects, replayed_summary = run_scenario(name, is_async, fake_openai)
+
+    assert fake_openai.request_count == calls_made, "replay reached the server"
+    assert [type(obj) for obj in replayed_objects] == [type(obj) for obj in live_objects]
+    assert replayed_summary == live_summary
