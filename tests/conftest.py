@@ -9,6 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+pytest_plugins = ["pytester"]
+
 import api_recorder  # noqa: E402
 from api_recorder.recorder import RECORDER  # noqa: E402
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import SEED, read_json, sample_files
 
 import api_recorder
 from api_recorder.hashing import inference_hash, legacy_tool_hash
+from helpers import SEED, read_json, sample_files
 
 openai = pytest.importorskip("openai")
 from openai.types import CreateEmbeddingResponse, Model  # noqa: E402

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import scenarios
 
 import api_recorder
+import scenarios
 
 TEST_ID = "tests/area/test_calls.py::test_one"
 

@@ -119,7 +119,10 @@ def is_pydantic(value: object) -> bool:
 def dump_object(value: Any) -> Any:
     """A JSON-able form of ``value``: pydantic and dataclass objects in envelopes, the rest as is."""
     if is_pydantic(value):
-        return {"__type__": type_name(type(value)), "__data__": value.model_dump(mode="json", by_alias=True, exclude_unset=True, warnings=False)}
+        return {
+            "__type__": type_name(type(value)),
+            "__data__": value.model_dump(mode="json", by_alias=True, exclude_unset=True, warnings=False),
+        }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"__type__": type_name(type(value)), "__data__": dataclasses.asdict(value)}
     if isinstance(value, (list, tuple)):

@@ -38,8 +38,7 @@ class Mode(str, Enum):
         except ValueError:
             valid = ", ".join(repr(m.value) for m in cls)
             raise InvalidModeError(
-                f"Unknown recording mode {value!r}. Use one of {valid} "
-                f"(for example {MODE_ENV}=replay)."
+                f"Unknown recording mode {value!r}. Use one of {valid} (for example {MODE_ENV}=replay)."
             ) from None
 
     @property

@@ -25,7 +25,14 @@ from .context import TestIdentity
 from .envelopes import Rehydrator, TypeRegistry, dump_object, normalize_ids
 from .errors import RecordingNotFoundError
 from .hashing import Normalizer, apply_normalizers
-from .modes import DEFAULT_RECORDING_DIR, MODE_ENV, RECORDING_DIR_ENV, Mode, mode_from_env, recording_dir_from_env
+from .modes import (
+    DEFAULT_RECORDING_DIR,
+    MODE_ENV,
+    RECORDING_DIR_ENV,
+    Mode,
+    mode_from_env,
+    recording_dir_from_env,
+)
 from .storage import Recording, RecordingStore, encode_recording, read_recording, write_atomically
 
 
@@ -72,9 +79,7 @@ class Integration:
     module: str
 
 
-INTEGRATIONS = (
-    Integration("openai", "api_recorder.integrations.openai"),
-)
+INTEGRATIONS = (Integration("openai", "api_recorder.integrations.openai"),)
 
 
 @dataclass

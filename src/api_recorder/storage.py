@@ -206,4 +206,9 @@ class RecordingStore:
         return None
 
     def glob(self, pattern: str, test_id: str | None) -> list[Path]:
-        return [path for folder in self.read_folders(test_id) if folder.is_dir() for path in sorted(folder.glob(pattern))]
+        return [
+            path
+            for folder in self.read_folders(test_id)
+            if folder.is_dir()
+            for path in sorted(folder.glob(pattern))
+        ]

@@ -904,6 +904,9 @@ class OpenAIApp:
             reply = self.dispatch(request)
         except ApiError as exc:
             reply = JsonReply(exc.body(), exc.status)
+        except Exception as exc:  # a bug in the fake: say so, and tell the SDK not to retry
+            message = f"FakeOpenAI failed to handle {request.method} {request.path}: {exc!r}"
+            reply = JsonReply(error_body(message, "server_error", "fake_bug"), 500, {"x-should-retry": "false"})
         if isinstance(reply, StreamReply):
             await send_stream(send, self._maybe_break(request, reply), headers)
         else:

@@ -104,7 +104,10 @@ class LocalServer:
         """Bind, listen, and start serving; clients can connect as soon as this returns."""
         if self._thread is not None:
             raise RuntimeError("LocalServer already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP (not the default 0): asyncio only sets TCP_NODELAY on
+        # accepted sockets whose proto says TCP, and without it every response that is
+        # written in two parts (headers, body) stalls ~40 ms on Nagle + delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         sock.listen(128)

@@ -260,6 +260,9 @@ class TavilyApp:
         except TavilyError as exc:
             await send_json(send, exc.status, error_body(exc.message))
             return
+        except Exception as exc:  # a bug in the fake: make it visible in the client's error
+            await send_json(send, 500, error_body(f"FakeTavily failed on {request.path}: {exc!r}"))
+            return
         await send_json(send, 200, payload)
 
     def dispatch(self, request: RecordedRequest) -> dict[str, Any]:

@@ -274,7 +274,9 @@ class AsyncPageRequest:
 
 
 def _without_parser(options: Any) -> Any:
-    return {k: v for k, v in options.items() if k != "post_parser"} if isinstance(options, Mapping) else options
+    return (
+        {k: v for k, v in options.items() if k != "post_parser"} if isinstance(options, Mapping) else options
+    )
 
 
 async def _await(awaitable: Any) -> Any:

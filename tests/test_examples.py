@@ -1,0 +1,25 @@
+"""The examples the README points to run offline from the committed recordings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from helpers import REPO
+
+
+def run_example(name: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OPENAI_"))}
+    return subprocess.run(
+        [sys.executable, str(REPO / "examples" / name)], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_quickstart_replays_offline():
+    result = run_example("quickstart.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("ChatCompletion: echo: Name three uses of a recorder in tests")
+    assert lines[1].startswith("stream of 12 chunks: 'echo: Count to ten")
+    assert lines[2].startswith("CreateEmbeddingResponse: [")
