@@ -33,3 +33,11 @@ def fake_openai():
 
     with FakeOpenAI() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_tavily():
+    from fakes.tavily_app import FakeTavily
+
+    with FakeTavily() as fake:
+        yield fake

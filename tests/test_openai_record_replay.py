@@ -14,9 +14,14 @@ TEST_ID = "tests/area/test_calls.py::test_one"
 
 def run_scenario(name, is_async, fake):
     if is_async:
-        client = fake.async_client()
-        return asyncio.run(scenarios.ASYNC[name](client))
-    return scenarios.SYNC[name](fake.client())
+
+        async def scenario():
+            async with fake.async_client() as client:
+                return await scenarios.ASYNC[name](client)
+
+        return asyncio.run(scenario())
+    with fake.client() as client:
+        return scenarios.SYNC[name](client)
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])

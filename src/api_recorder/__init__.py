@@ -24,6 +24,7 @@ from .hashing import Normalizer
 from .modes import Mode
 from .recorder import RECORDER
 from .storage import Recording, read_recording
+from .tools import tool, wrap_tool
 
 __all__ = [
     "ApiRecorderError",
@@ -43,6 +44,8 @@ __all__ = [
     "recording",
     "register_type",
     "test_context",
+    "tool",
+    "wrap_tool",
 ]
 
 

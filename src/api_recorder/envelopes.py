@@ -182,7 +182,7 @@ class Rehydrator:
 
     def _build_pydantic(self, cls: Any, data: msgspec.Raw | bytes, name: str, source: object) -> Any:
         try:
-            return cls.model_validate_json(data)
+            return cls.model_validate_json(bytes(data))
         except ValueError as strict_error:
             # The SDK accepts answers that its own types reject (``created: null``, ``object: ""``);
             # its lenient ``construct`` builds the same nested classes without validating.
@@ -191,8 +191,8 @@ class Rehydrator:
             if isinstance(fields, dict) and construct is not None and _is_sdk_lenient(cls):
                 return construct(**fields)
             raise RecordingFileError(
-                f"{source}: the data of {name!r} no longer validates: {_first_error(strict_error)}. "
-                "The recording was written by another version of the SDK; re-record it "
+                f"{source}: the data of {name!r} does not validate: {_first_error(strict_error)}. "
+                "The class changed since the recording was written; re-record it "
                 "(LLAMA_STACK_TEST_INFERENCE_MODE=record)."
             ) from strict_error
 

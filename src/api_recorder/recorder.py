@@ -73,13 +73,19 @@ class Call(Protocol):
 
 @dataclass(frozen=True)
 class Integration:
-    """An SDK that api-recorder instruments once it is imported (never before)."""
+    """Wrappers to install once ``package`` is imported (never before: no SDK is imported here)."""
 
     package: str
-    module: str
+    install: Callable[[Recorder], Any]  # returns an object with uninstall()
 
 
-INTEGRATIONS = (Integration("openai", "api_recorder.integrations.openai"),)
+def builtin_integration(package: str, module: str) -> Integration:
+    """An SDK instrumented by ``api_recorder.integrations.<name>.install``, imported on demand."""
+
+    def install(recorder: Recorder) -> Any:
+        return importlib.import_module(module).install(recorder)
+
+    return Integration(package, install)
 
 
 @dataclass
@@ -105,8 +111,12 @@ class Recorder:
         self.normalizers: list[Normalizer] = []
         self.calls: list[CallLog] = []
         self._live_ids: dict[str, str] = {}
-        self._installed: dict[str, Any] = {}
-        self._hooks_registered = False
+        self.integrations: list[Integration] = [
+            builtin_integration("openai", "api_recorder.integrations.openai"),
+            builtin_integration("tavily", "api_recorder.integrations.tavily"),
+        ]
+        self._installed: dict[Integration, Any] = {}
+        self._hooked: set[Integration] = set()
 
     # -- switching on and off -------------------------------------------------------------
 
@@ -130,10 +140,8 @@ class Recorder:
         if normalizers is not None:
             self.normalizers = list(normalizers)
         self.enabled = True
-        self._register_import_hooks()
-        for integration in INTEGRATIONS:
-            if integration.package in sys.modules:
-                self._install(integration)
+        for integration in self.integrations:
+            self._activate(integration)
 
     def disable(self) -> None:
         """Remove every wrapper: the SDKs are exactly as they were before enable()."""
@@ -143,13 +151,19 @@ class Recorder:
         self.enabled = False
         self.mode = Mode.LIVE
 
-    def _register_import_hooks(self) -> None:
-        """Instrument each SDK the moment it is imported, or at once if it already was."""
-        if self._hooks_registered:
-            return
-        self._hooks_registered = True
-        for integration in INTEGRATIONS:
+    def add_integration(self, integration: Integration) -> None:
+        """Instrument one more module (``wrap_tool``), now if it is imported and enabled, else later."""
+        self.integrations.append(integration)
+        if self.enabled:
+            self._activate(integration)
+
+    def _activate(self, integration: Integration) -> None:
+        """Install at once if the module is imported, and on its import otherwise (post-import hook)."""
+        if integration not in self._hooked:
+            self._hooked.add(integration)
             wrapt.register_post_import_hook(self._import_hook(integration), integration.package)
+        elif integration.package in sys.modules:
+            self._install(integration)
 
     def _import_hook(self, integration: Integration) -> Callable[[Any], None]:
         def on_import(_module: Any) -> None:
@@ -159,9 +173,8 @@ class Recorder:
         return on_import
 
     def _install(self, integration: Integration) -> None:
-        if integration.package not in self._installed:
-            module = importlib.import_module(integration.module)
-            self._installed[integration.package] = module.install(self)
+        if integration not in self._installed:
+            self._installed[integration] = integration.install(self)
 
     @contextmanager
     def state_saved(self) -> Iterator[None]:

@@ -21,15 +21,16 @@ import re
 import struct
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from .server import (
     LocalServer,
     OneShotRules,
+    Receive,
     RecordedRequest,
     RequestLog,
-    Receive,
     Scope,
     Send,
     read_request,
@@ -79,7 +80,7 @@ def unix_now() -> int:
 # Errors.
 # ---------------------------------------------------------------------------
 
-_ERROR_KINDS: dict[int, tuple[str, Optional[str], str]] = {
+_ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request (injected by FakeOpenAI)."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided (injected by FakeOpenAI)."),
     403: ("permission_error", None, "You are not allowed to do this (injected by FakeOpenAI)."),
@@ -93,23 +94,21 @@ _SERVER_ERROR_KIND = ("server_error", "server_error", "The server had an error (
 _RETRYABLE_STATUSES = {408, 409, 429}
 
 
-def error_kind(status: int) -> tuple[str, Optional[str], str]:
+def error_kind(status: int) -> tuple[str, str | None, str]:
     """(type, code, default message) for an HTTP status, the way OpenAI labels them."""
     if status >= 500:
         return _SERVER_ERROR_KIND
     return _ERROR_KINDS.get(status, ("api_error", None, f"HTTP {status} (injected by FakeOpenAI)."))
 
 
-def error_body(
-    message: str, type_: str, code: Optional[str] = None, param: Optional[str] = None
-) -> dict[str, Any]:
+def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 class ApiError(Exception):
     """Raised by handlers to answer with an OpenAI-style error instead of a result."""
 
-    def __init__(self, status: int, message: str, param: Optional[str] = None, code: Optional[str] = None):
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -123,8 +122,8 @@ class ApiError(Exception):
 @dataclass(frozen=True)
 class InjectedFailure:
     status: int
-    message: Optional[str]
-    retry_after_ms: Optional[int]
+    message: str | None
+    retry_after_ms: int | None
 
     def body(self) -> dict[str, Any]:
         type_, code, default_message = error_kind(self.status)
@@ -179,11 +178,13 @@ def require(body: Any, key: str) -> Any:
     if not isinstance(body, dict):
         raise ApiError(400, "We could not parse the JSON body of your request.")
     if body.get(key) in (None, "", []):
-        raise ApiError(400, f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter")
+        raise ApiError(
+            400, f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter"
+        )
     return body[key]
 
 
-def requested_word_count(*values: Any) -> Optional[int]:
+def requested_word_count(*values: Any) -> int | None:
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool):
             return max(1, value)
@@ -200,7 +201,7 @@ def split_pieces(text: str) -> list[str]:
     return re.findall(r"\s*\S+", text)
 
 
-def reply_pieces(base: str, seed: int, word_count: Optional[int]) -> list[str]:
+def reply_pieces(base: str, seed: int, word_count: int | None) -> list[str]:
     """`word_count` pieces starting with `base`, padded with seeded filler words."""
     pieces = split_pieces(base)
     target = word_count if word_count is not None else max(DEFAULT_REPLY_WORDS, len(pieces) + 2)
@@ -365,7 +366,7 @@ class TurnPlan:
     """The deterministic part of an answer, before ids and encodings are added."""
 
     pieces: list[str] = field(default_factory=list)
-    tool_call: Optional[ToolCallPlan] = None
+    tool_call: ToolCallPlan | None = None
     prompt_tokens: int = 0
 
     @property
@@ -379,7 +380,7 @@ class TurnPlan:
         return len(self.pieces)
 
 
-def _function_tool_name(tool: dict[str, Any]) -> Optional[str]:
+def _function_tool_name(tool: dict[str, Any]) -> str | None:
     if tool.get("type") != "function":
         return None
     function = tool.get("function")
@@ -393,14 +394,14 @@ def _function_tool_parameters(tool: dict[str, Any]) -> Any:
     return function.get("parameters") if isinstance(function, dict) else tool.get("parameters")
 
 
-def choose_function_tool(tools: Any, tool_choice: Any) -> Optional[dict[str, Any]]:
+def choose_function_tool(tools: Any, tool_choice: Any) -> dict[str, Any] | None:
     """The tool to call: the forced one, else the first function tool; None if tools are off."""
     if tool_choice == "none" or not isinstance(tools, list):
         return None
     function_tools = [t for t in tools if isinstance(t, dict) and _function_tool_name(t)]
     if not function_tools:
         return None
-    forced: Optional[str] = None
+    forced: str | None = None
     if isinstance(tool_choice, dict):
         forced = (tool_choice.get("function") or {}).get("name") or tool_choice.get("name")
     for tool in function_tools:
@@ -409,7 +410,7 @@ def choose_function_tool(tools: Any, tool_choice: Any) -> Optional[dict[str, Any
     return function_tools[0]
 
 
-def structured_content(response_format: Any, user_text: str) -> Optional[str]:
+def structured_content(response_format: Any, user_text: str) -> str | None:
     """JSON text for json_schema / json_object formats (chat `response_format` or responses `text.format`)."""
     if not isinstance(response_format, dict):
         return None
@@ -424,11 +425,11 @@ def structured_content(response_format: Any, user_text: str) -> Optional[str]:
 def plan_turn(
     *,
     user_text: str,
-    tool_output: Optional[str],
+    tool_output: str | None,
     tools: Any,
     tool_choice: Any,
     response_format: Any,
-    word_count: Optional[int],
+    word_count: int | None,
     seed: int,
     prompt_tokens: int,
 ) -> TurnPlan:
@@ -436,7 +437,9 @@ def plan_turn(
     tool = None if tool_output is not None else choose_function_tool(tools, tool_choice)
     if tool is not None:
         name = _function_tool_name(tool) or "tool"
-        plan.tool_call = ToolCallPlan(name=name, arguments=tool_arguments(_function_tool_parameters(tool), user_text))
+        plan.tool_call = ToolCallPlan(
+            name=name, arguments=tool_arguments(_function_tool_parameters(tool), user_text)
+        )
         return plan
     structured = structured_content(response_format, user_text)
     if structured is not None:
@@ -455,7 +458,9 @@ def plan_chat_turn(body: dict[str, Any]) -> TurnPlan:
     require(body, "model")
     if not isinstance(messages, list):
         raise ApiError(400, "'messages' must be an array.", param="messages")
-    user_texts = [content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    user_texts = [
+        content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"
+    ]
     last = messages[-1] if isinstance(messages[-1], dict) else {}
     tool_output = content_text(last.get("content")) if last.get("role") == "tool" else None
     return plan_turn(
@@ -466,7 +471,9 @@ def plan_chat_turn(body: dict[str, Any]) -> TurnPlan:
         response_format=body.get("response_format"),
         word_count=requested_word_count(body.get("max_completion_tokens"), body.get("max_tokens")),
         seed=stable_seed("chat", messages),
-        prompt_tokens=sum(count_words(content_text(m.get("content"))) + 3 for m in messages if isinstance(m, dict)),
+        prompt_tokens=sum(
+            count_words(content_text(m.get("content"))) + 3 for m in messages if isinstance(m, dict)
+        ),
     )
 
 
@@ -487,7 +494,8 @@ def plan_responses_turn(body: dict[str, Any]) -> TurnPlan:
     text_config = body.get("text") if isinstance(body.get("text"), dict) else {}
     instructions = body.get("instructions") if isinstance(body.get("instructions"), str) else ""
     prompt_tokens = count_words(instructions) + sum(
-        count_words(content_text(i.get("content") or i.get("output") or i.get("arguments"))) + 3 for i in items
+        count_words(content_text(i.get("content") or i.get("output") or i.get("arguments"))) + 3
+        for i in items
     )
     return plan_turn(
         user_text=user_texts[-1] if user_texts else "",
@@ -566,7 +574,7 @@ def chat_completion_chunks(body: dict[str, Any], plan: TurnPlan) -> list[dict[st
     if include_usage:
         envelope["usage"] = None
 
-    def chunk(delta: dict[str, Any], finish_reason: Optional[str] = None) -> dict[str, Any]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return {**envelope, "choices": [choice]}
 
@@ -656,7 +664,7 @@ def text_completion_chunks(body: dict[str, Any], plans: Sequence[TurnPlan]) -> l
     if include_usage:
         envelope["usage"] = None
 
-    def chunk(index: int, text: str, finish_reason: Optional[str] = None) -> dict[str, Any]:
+    def chunk(index: int, text: str, finish_reason: str | None = None) -> dict[str, Any]:
         choice = {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
         return {**envelope, "choices": [choice]}
 
@@ -723,7 +731,13 @@ def embeddings_json(body: dict[str, Any]) -> dict[str, Any]:
     data = []
     for index, key in enumerate(keys):
         vector = embedding_vector(key, dimensions)
-        data.append({"object": "embedding", "index": index, "embedding": base64_float32(vector) if as_base64 else vector})
+        data.append(
+            {
+                "object": "embedding",
+                "index": index,
+                "embedding": base64_float32(vector) if as_base64 else vector,
+            }
+        )
     tokens = sum(max(1, count_words(key)) for key in keys)
     return {
         "object": "list",
@@ -839,10 +853,17 @@ def response_events(body: dict[str, Any], ids: ResponseIds, plan: TurnPlan) -> l
     emit("response.in_progress", response=in_progress)
     if plan.tool_call is not None:
         item_id, where = ids.function_item_id, {"output_index": 0}
-        emit("response.output_item.added", item=function_call_item(ids, plan.tool_call, "in_progress"), **where)
+        emit(
+            "response.output_item.added", item=function_call_item(ids, plan.tool_call, "in_progress"), **where
+        )
         for fragment in fragments(plan.tool_call.arguments):
             emit("response.function_call_arguments.delta", item_id=item_id, delta=fragment, **where)
-        emit("response.function_call_arguments.done", item_id=item_id, arguments=plan.tool_call.arguments, **where)
+        emit(
+            "response.function_call_arguments.done",
+            item_id=item_id,
+            arguments=plan.tool_call.arguments,
+            **where,
+        )
         emit("response.output_item.done", item=function_call_item(ids, plan.tool_call, "completed"), **where)
     else:
         where = {"item_id": ids.item_id, "output_index": 0, "content_index": 0}
@@ -874,7 +895,7 @@ class StreamReply:
     """SSE frames; `error_event` names the SSE event used if a mid-stream failure is injected."""
 
     frames: list[bytes]
-    error_event: Optional[str] = None
+    error_event: str | None = None
 
 
 def _stream_requested(body: Any) -> bool:
@@ -884,7 +905,7 @@ def _stream_requested(body: Any) -> bool:
 class OpenAIApp:
     """Raw ASGI app answering the subset of /v1 that `FakeOpenAI` documents."""
 
-    def __init__(self, models: Optional[Iterable[dict[str, Any]]] = None) -> None:
+    def __init__(self, models: Iterable[dict[str, Any]] | None = None) -> None:
         self.models = [dict(m) for m in (models if models is not None else DEFAULT_MODELS)]
         self.log = RequestLog()
         self.failures = OneShotRules(prefix=API_PREFIX)
@@ -896,7 +917,7 @@ class OpenAIApp:
         request = await read_request(scope, receive)
         self.log.append(request)
         headers = {"x-request-id": new_id("req_", 32), "openai-processing-ms": "1"}
-        failure: Optional[InjectedFailure] = self.failures.take(request.path)
+        failure: InjectedFailure | None = self.failures.take(request.path)
         if failure is not None:
             await send_json(send, failure.status, failure.body(), {**headers, **failure.headers()})
             return
@@ -906,17 +927,19 @@ class OpenAIApp:
             reply = JsonReply(exc.body(), exc.status)
         except Exception as exc:  # a bug in the fake: say so, and tell the SDK not to retry
             message = f"FakeOpenAI failed to handle {request.method} {request.path}: {exc!r}"
-            reply = JsonReply(error_body(message, "server_error", "fake_bug"), 500, {"x-should-retry": "false"})
+            reply = JsonReply(
+                error_body(message, "server_error", "fake_bug"), 500, {"x-should-retry": "false"}
+            )
         if isinstance(reply, StreamReply):
             await send_stream(send, self._maybe_break(request, reply), headers)
         else:
             await send_json(send, reply.status, reply.payload, {**headers, **reply.headers})
 
     def _maybe_break(self, request: RecordedRequest, reply: StreamReply) -> list[bytes]:
-        failure: Optional[MidStreamFailure] = self.stream_failures.take(request.path)
+        failure: MidStreamFailure | None = self.stream_failures.take(request.path)
         if failure is None:
             return reply.frames
-        return reply.frames[: failure.after_chunks] + [sse_frame(failure.body(), reply.error_event)]
+        return [*reply.frames[: failure.after_chunks], sse_frame(failure.body(), reply.error_event)]
 
     def dispatch(self, request: RecordedRequest) -> JsonReply | StreamReply:
         method, path, body = request.method, request.path, request.body
@@ -938,14 +961,14 @@ class OpenAIApp:
         plan = plan_chat_turn(body)
         if _stream_requested(body):
             frames = [sse_frame(chunk) for chunk in chat_completion_chunks(body, plan)]
-            return StreamReply(frames + [sse_frame("[DONE]")])
+            return StreamReply([*frames, sse_frame("[DONE]")])
         return JsonReply(chat_completion_json(body, plan))
 
     def completions(self, body: Any) -> JsonReply | StreamReply:
         plans = completion_plans(body)
         if _stream_requested(body):
             frames = [sse_frame(chunk) for chunk in text_completion_chunks(body, plans)]
-            return StreamReply(frames + [sse_frame("[DONE]")])
+            return StreamReply([*frames, sse_frame("[DONE]")])
         return JsonReply(text_completion_json(body, plans))
 
     def responses(self, body: Any) -> JsonReply | StreamReply:
@@ -968,20 +991,20 @@ class FakeOpenAI:
 
     api_key = "sk-test"
 
-    def __init__(self, models: Optional[Iterable[dict[str, Any]]] = None) -> None:
+    def __init__(self, models: Iterable[dict[str, Any]] | None = None) -> None:
         self.app = OpenAIApp(models)
         self.server = LocalServer(self.app)
 
     # lifecycle -------------------------------------------------------------
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         self.server.start()
         return self
 
     def stop(self) -> None:
         self.server.stop()
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -1051,10 +1074,10 @@ class FakeOpenAI:
         self,
         status: int,
         count: int = 1,
-        path: Optional[str] = None,
-        message: Optional[str] = None,
+        path: str | None = None,
+        message: str | None = None,
         *,
-        retry_after_ms: Optional[int] = 1,
+        retry_after_ms: int | None = 1,
     ) -> None:
         """Answer the next `count` requests (to `path`, if given) with an OpenAI error.
 
@@ -1064,7 +1087,9 @@ class FakeOpenAI:
         """
         self.app.failures.add(InjectedFailure(status, message, retry_after_ms), count, path)
 
-    def fail_mid_stream(self, after_chunks: int, path: Optional[str] = None, message: Optional[str] = None) -> None:
+    def fail_mid_stream(self, after_chunks: int, path: str | None = None, message: str | None = None) -> None:
         """The next streamed answer (to `path`, if given) sends `after_chunks` events, then an error event."""
-        failure = MidStreamFailure(after_chunks) if message is None else MidStreamFailure(after_chunks, message)
+        failure = (
+            MidStreamFailure(after_chunks) if message is None else MidStreamFailure(after_chunks, message)
+        )
         self.app.stream_failures.add(failure, 1, path)

@@ -13,8 +13,9 @@ import asyncio
 import json
 import socket
 import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
+from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -30,14 +31,15 @@ _STOP_TIMEOUT_SECONDS = 5.0
 class _PromptExitServer(uvicorn.Server):
     """A uvicorn server whose main loop waits on an event instead of a 100 ms poll.
 
-    Stock uvicorn checks `should_exit` every 0.1 s; waiting on an event lets
-    `stop()` return as soon as uvicorn's own shutdown has run.
+    Stock uvicorn checks `should_exit` every 0.1 s and then sleeps 0.1 s more
+    while shutting down; here `stop()` wakes the loop at once and shutdown
+    skips the grace sleep, so a start/stop cycle costs a few milliseconds.
     """
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._exit_requested: Optional[asyncio.Event] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exit_requested: asyncio.Event | None = None
 
     async def main_loop(self) -> None:
         self._exit_requested = asyncio.Event()
@@ -47,7 +49,7 @@ class _PromptExitServer(uvicorn.Server):
             return
         await self._exit_requested.wait()
 
-    async def shutdown(self, sockets: Optional[list[socket.socket]] = None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Close listeners and connections without uvicorn's fixed 100 ms grace sleep.
 
         A fake has nothing to flush: idle keep-alive connections close at once,
@@ -81,10 +83,10 @@ class LocalServer:
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1") -> None:
         self.app = app
         self.host = host
-        self._socket: Optional[socket.socket] = None
-        self._port: Optional[int] = None
-        self._server: Optional[_PromptExitServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self._server: _PromptExitServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -100,7 +102,7 @@ class LocalServer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         """Bind, listen, and start serving; clients can connect as soon as this returns."""
         if self._thread is not None:
             raise RuntimeError("LocalServer already started")
@@ -144,7 +146,7 @@ class LocalServer:
         self._thread = None
         self._server = None
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -195,7 +197,7 @@ class RequestLog:
             return len(self._items)
 
 
-def path_matches(request_path: str, wanted: Optional[str], prefix: str = "") -> bool:
+def path_matches(request_path: str, wanted: str | None, prefix: str = "") -> bool:
     """`wanted=None` matches everything; otherwise compare with or without the API prefix."""
     if wanted is None:
         return True
@@ -207,7 +209,7 @@ def path_matches(request_path: str, wanted: Optional[str], prefix: str = "") -> 
 class _Rule:
     payload: Any
     remaining: int
-    path: Optional[str]
+    path: str | None
 
 
 class OneShotRules:
@@ -218,7 +220,7 @@ class OneShotRules:
         self._rules: list[_Rule] = []
         self._prefix = prefix
 
-    def add(self, payload: Any, count: int = 1, path: Optional[str] = None) -> None:
+    def add(self, payload: Any, count: int = 1, path: str | None = None) -> None:
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._lock:
@@ -282,36 +284,38 @@ async def read_request(scope: Scope, receive: Receive) -> RecordedRequest:
     )
 
 
-def _encode_headers(content_type: str, extra: Optional[Mapping[str, str]]) -> list[tuple[bytes, bytes]]:
+def _encode_headers(content_type: str, extra: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", content_type.encode("latin-1"))]
     for name, value in (extra or {}).items():
         headers.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
     return headers
 
 
-async def send_json(send: Send, status: int, payload: Any, headers: Optional[Mapping[str, str]] = None) -> None:
+async def send_json(send: Send, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
     body = json.dumps(payload).encode("utf-8")
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": _encode_headers("application/json", headers)
-            + [(b"content-length", str(len(body)).encode("ascii"))],
+            "headers": [
+                *_encode_headers("application/json", headers),
+                (b"content-length", str(len(body)).encode("ascii")),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def send_stream(
-    send: Send, frames: Iterable[bytes], headers: Optional[Mapping[str, str]] = None
-) -> None:
+async def send_stream(send: Send, frames: Iterable[bytes], headers: Mapping[str, str] | None = None) -> None:
     """Send a text/event-stream response, one body message per SSE frame (chunked encoding)."""
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": _encode_headers("text/event-stream; charset=utf-8", headers)
-            + [(b"cache-control", b"no-cache")],
+            "headers": [
+                *_encode_headers("text/event-stream; charset=utf-8", headers),
+                (b"cache-control", b"no-cache"),
+            ],
         }
     )
     for frame in frames:
@@ -319,8 +323,8 @@ async def send_stream(
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def sse_frame(data: Any, event: Optional[str] = None) -> bytes:
+def sse_frame(data: Any, event: str | None = None) -> bytes:
     """Encode one server-sent event; `data` that is not a str is JSON-encoded."""
     text = data if isinstance(data, str) else json.dumps(data)
     prefix = f"event: {event}\n" if event else ""
-    return f"{prefix}data: {text}\n\n".encode("utf-8")
+    return f"{prefix}data: {text}\n\n".encode()

@@ -13,14 +13,14 @@ import random
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from .server import (
     LocalServer,
     OneShotRules,
+    Receive,
     RecordedRequest,
     RequestLog,
-    Receive,
     Scope,
     Send,
     read_request,
@@ -104,9 +104,11 @@ def search_results(query: str, count: int, include_raw: Any, include_favicon: bo
         result: dict[str, Any] = {
             "url": url,
             "title": f"{query} - result {index + 1}",
-            "content": f"Result {index + 1} about {query}: deterministic snippet number {rng.randint(100, 999)}.",
+            "content": f"Result {index + 1} about {query}: snippet number {rng.randint(100, 999)}.",
             "score": round(score, 5),
-            "raw_content": f"# {query}\n\nFull text of result {index + 1} about {query}." if include_raw else None,
+            "raw_content": f"# {query}\n\nFull text of result {index + 1} about {query}."
+            if include_raw
+            else None,
         }
         if include_favicon:
             result["favicon"] = favicon_for(url)
@@ -137,7 +139,9 @@ def search_json(body: Any) -> dict[str, Any]:
         "images": search_images(query, bool(body.get("include_image_descriptions")))
         if body.get("include_images")
         else [],
-        "results": search_results(query, count, body.get("include_raw_content"), bool(body.get("include_favicon"))),
+        "results": search_results(
+            query, count, body.get("include_raw_content"), bool(body.get("include_favicon"))
+        ),
         "response_time": fresh_response_time(),
         "request_id": fresh_request_id(),
     }
@@ -148,7 +152,7 @@ def search_json(body: Any) -> dict[str, Any]:
     return payload
 
 
-def page_text(url: str, query: Optional[str] = None) -> str:
+def page_text(url: str, query: str | None = None) -> str:
     focus = f" Focus: {query}." if query else ""
     return f"# Page {url}\n\nDeterministic content of {url}.{focus}"
 
@@ -188,7 +192,11 @@ def crawl_json(body: Any) -> dict[str, Any]:
     limit = max(1, min(positive_int(body, "limit", DEFAULT_CRAWL_LIMIT), 50))
     results = []
     for page in site_pages(url, limit):
-        result: dict[str, Any] = {"url": page, "raw_content": page_text(page, body.get("instructions")), "images": []}
+        result: dict[str, Any] = {
+            "url": page,
+            "raw_content": page_text(page, body.get("instructions")),
+            "images": [],
+        }
         if body.get("include_favicon"):
             result["favicon"] = favicon_for(page)
         results.append(result)
@@ -225,10 +233,12 @@ def map_json(body: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class InjectedFailure:
     status: int
-    message: Optional[str]
+    message: str | None
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.message or _DEFAULT_ERROR_MESSAGES.get(self.status, f"HTTP {self.status} (injected)"))
+        return error_body(
+            self.message or _DEFAULT_ERROR_MESSAGES.get(self.status, f"HTTP {self.status} (injected)")
+        )
 
 
 _ROUTES = {
@@ -251,7 +261,7 @@ class TavilyApp:
             return
         request = await read_request(scope, receive)
         self.log.append(request)
-        failure: Optional[InjectedFailure] = self.failures.take(request.path)
+        failure: InjectedFailure | None = self.failures.take(request.path)
         if failure is not None:
             await send_json(send, failure.status, failure.body())
             return
@@ -281,14 +291,14 @@ class FakeTavily:
         self.app = TavilyApp()
         self.server = LocalServer(self.app)
 
-    def start(self) -> "FakeTavily":
+    def start(self) -> FakeTavily:
         self.server.start()
         return self
 
     def stop(self) -> None:
         self.server.stop()
 
-    def __enter__(self) -> "FakeTavily":
+    def __enter__(self) -> FakeTavily:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -313,7 +323,9 @@ class FakeTavily:
         """A real `tavily.AsyncTavilyClient` pointed here."""
         from tavily import AsyncTavilyClient
 
-        return AsyncTavilyClient(api_key=kwargs.pop("api_key", self.api_key), api_base_url=self.base_url, **kwargs)
+        return AsyncTavilyClient(
+            api_key=kwargs.pop("api_key", self.api_key), api_base_url=self.base_url, **kwargs
+        )
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -335,7 +347,9 @@ class FakeTavily:
         self.app.log.clear()
         self.app.failures.clear()
 
-    def fail_next(self, status: int, count: int = 1, path: Optional[str] = None, message: Optional[str] = None) -> None:
+    def fail_next(
+        self, status: int, count: int = 1, path: str | None = None, message: str | None = None
+    ) -> None:
         """Answer the next `count` requests (to `path`, if given) with `{"detail": {"error": message}}`.
 
         The clients map 400 -> BadRequestError, 401 -> InvalidAPIKeyError,

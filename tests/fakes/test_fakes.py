@@ -14,7 +14,7 @@ import struct
 import time
 import urllib.request
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 import openai
@@ -53,7 +53,7 @@ class MathAnswer(BaseModel):
     confidence: float
     exact: bool
     color: Color
-    note: Optional[str]
+    note: str | None
 
 
 class SearchArgs(BaseModel):
@@ -65,7 +65,7 @@ def user(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
 
 
-def raw_sse(url: str, body: dict[str, Any]) -> list[tuple[Optional[str], str]]:
+def raw_sse(url: str, body: dict[str, Any]) -> list[tuple[str | None, str]]:
     """POST and split the SSE body into (event, data) pairs, independent of the SDK's decoder."""
     with httpx.Client() as http:
         response = http.post(url, json=body, headers={"authorization": "Bearer sk-test"})
@@ -160,14 +160,20 @@ def test_chat_max_tokens_sets_the_number_of_words() -> None:
         )
         default = client.chat.completions.create(model=MODEL, messages=user("count"))
     assert len(by_max_tokens.choices[0].message.content.split()) == 200
-    assert by_max_completion.choices[0].message.content.split() == ["echo:", "count", by_max_completion.choices[0].message.content.split()[2]]
+    assert by_max_completion.choices[0].message.content.split() == [
+        "echo:",
+        "count",
+        by_max_completion.choices[0].message.content.split()[2],
+    ]
     assert len(default.choices[0].message.content.split()) == 8
 
 
 def test_chat_stream_sends_role_chunk_one_chunk_per_word_and_finish_chunk() -> None:
     with FakeOpenAI() as fake, fake.client() as client:
         chunks = list(
-            client.chat.completions.create(model=MODEL, messages=user("stream me"), max_tokens=200, stream=True)
+            client.chat.completions.create(
+                model=MODEL, messages=user("stream me"), max_tokens=200, stream=True
+            )
         )
         whole = client.chat.completions.create(model=MODEL, messages=user("stream me"), max_tokens=200)
     assert len(chunks) == 202
@@ -242,7 +248,11 @@ def test_chat_tool_call_and_tool_result_reply() -> None:
             "type": "function",
             "function": {
                 "name": "web_search",
-                "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+                "parameters": {
+                    "type": "object",
+                    "properties": {"query": {"type": "string"}},
+                    "required": ["query"],
+                },
             },
         }
     ]
@@ -271,7 +281,9 @@ def test_chat_tool_call_streams_as_tool_call_deltas() -> None:
         with client.chat.completions.stream(model=MODEL, messages=user("find cats"), tools=tools) as stream:
             events = list(stream)
             final = stream.get_final_completion()
-        raw_chunks = list(client.chat.completions.create(model=MODEL, messages=user("find cats"), tools=tools, stream=True))
+        raw_chunks = list(
+            client.chat.completions.create(model=MODEL, messages=user("find cats"), tools=tools, stream=True)
+        )
     done = [event for event in events if event.type == "tool_calls.function.arguments.done"]
     assert len(done) == 1 and done[0].parsed_arguments == SearchArgs(query="find cats", limit=42)
     tool_call = final.choices[0].message.tool_calls[0]
@@ -314,7 +326,9 @@ def test_chat_parse_returns_the_pydantic_model_sync_and_async() -> None:
             return completion.choices[0].message.parsed
 
     with FakeOpenAI() as fake, fake.client() as client:
-        completion = client.chat.completions.parse(model=MODEL, messages=user("solve"), response_format=MathAnswer)
+        completion = client.chat.completions.parse(
+            model=MODEL, messages=user("solve"), response_format=MathAnswer
+        )
         parsed_async = asyncio.run(parse_async(fake))
         sent_format = fake.last_request.body["response_format"]
     parsed = completion.choices[0].message.parsed
@@ -366,7 +380,9 @@ def test_embeddings_sdk_requests_base64_by_default_and_decodes_to_the_float_valu
     with FakeOpenAI() as fake, fake.client() as client:
         decoded = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world")
         default_body = fake.last_request.body
-        as_floats = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world", encoding_format="float")
+        as_floats = client.embeddings.create(
+            model=EMBEDDING_MODEL, input="hello world", encoding_format="float"
+        )
         raw = client.embeddings.with_raw_response.create(
             model=EMBEDDING_MODEL, input="hello world", encoding_format="float"
         )
@@ -379,8 +395,12 @@ def test_embeddings_sdk_requests_base64_by_default_and_decodes_to_the_float_valu
 
 def test_embeddings_explicit_base64_is_returned_undecoded() -> None:
     with FakeOpenAI() as fake, fake.client() as client:
-        encoded = client.embeddings.create(model=EMBEDDING_MODEL, input="hi", encoding_format="base64", dimensions=8)
-        floats = client.embeddings.create(model=EMBEDDING_MODEL, input="hi", encoding_format="float", dimensions=8)
+        encoded = client.embeddings.create(
+            model=EMBEDDING_MODEL, input="hi", encoding_format="base64", dimensions=8
+        )
+        floats = client.embeddings.create(
+            model=EMBEDDING_MODEL, input="hi", encoding_format="float", dimensions=8
+        )
     blob = encoded.data[0].embedding
     assert isinstance(blob, str)
     assert list(struct.unpack("<8f", base64.b64decode(blob))) == floats.data[0].embedding
@@ -451,7 +471,9 @@ def test_models_async_for_and_retrieve() -> None:
 
 def test_responses_create_validates_against_sdk_types() -> None:
     with FakeOpenAI() as fake, fake.client() as client:
-        raw = client.responses.with_raw_response.create(model=MODEL, input="Tell me a story", max_output_tokens=12)
+        raw = client.responses.with_raw_response.create(
+            model=MODEL, input="Tell me a story", max_output_tokens=12
+        )
         response = raw.parse()
         again = client.responses.create(model=MODEL, input="Tell me a story", max_output_tokens=12)
     Response.model_validate(json.loads(raw.http_response.text))
@@ -505,7 +527,10 @@ def test_responses_raw_function_call_stream_validates() -> None:
 
 def test_responses_raw_stream_is_the_full_event_sequence() -> None:
     with FakeOpenAI() as fake:
-        events = raw_sse(fake.url + "/responses", {"model": MODEL, "input": "four words please", "stream": True, "max_output_tokens": 4})
+        events = raw_sse(
+            fake.url + "/responses",
+            {"model": MODEL, "input": "four words please", "stream": True, "max_output_tokens": 4},
+        )
     adapter = TypeAdapter(ResponseStreamEvent)
     parsed = [adapter.validate_python(json.loads(data)) for _, data in events]
     assert [event_name for event_name, _ in events] == [event.type for event in parsed]
@@ -553,7 +578,11 @@ def test_responses_function_call_then_function_call_output() -> None:
         {
             "type": "function",
             "name": "lookup",
-            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}},
+                "required": ["query"],
+            },
             "strict": True,
         }
     ]
@@ -566,7 +595,12 @@ def test_responses_function_call_then_function_call_output() -> None:
             tools=tools,
             input=[
                 {"role": "user", "content": "find me docs"},
-                {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+                {
+                    "type": "function_call",
+                    "call_id": call.call_id,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                },
                 {"type": "function_call_output", "call_id": call.call_id, "output": "docs are at /docs"},
             ],
         )
