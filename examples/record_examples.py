@@ -1,7 +1,7 @@
-"""Re-record the recordings the examples replay, against the local OpenAI-compatible test server.
+"""Re-record the recordings the examples replay, against the project's local test servers.
 
-The server (``tests/fakes``) answers like OpenAI with deterministic content, so re-recording gives
-identical files: ids and timestamps are normalized.
+The servers (``tests/fakes``) answer like OpenAI and Tavily with deterministic content, so
+re-recording rewrites the same answers: ids and timestamps are normalized.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "examples")]
 
+import agent_loop  # noqa: E402
 import quickstart  # noqa: E402
 
 import api_recorder  # noqa: E402
 from fakes.openai_app import FakeOpenAI  # noqa: E402
+from fakes.tavily_app import FakeTavily  # noqa: E402
 
 
 def main() -> None:
-    with FakeOpenAI() as fake, api_recorder.recording("record", quickstart.RECORDINGS):
-        quickstart.main(base_url=fake.url)
+    with FakeOpenAI() as llm, FakeTavily() as search, api_recorder.recording("record", quickstart.RECORDINGS):
+        quickstart.main(base_url=llm.url)
+        agent_loop.main(openai_url=llm.url, tavily_url=search.base_url)
 
 
 if __name__ == "__main__":

@@ -23,3 +23,11 @@ def test_quickstart_replays_offline():
     assert lines[0].startswith("ChatCompletion: echo: Name three uses of a recorder in tests")
     assert lines[1].startswith("stream of 12 chunks: 'echo: Count to ten")
     assert lines[2].startswith("CreateEmbeddingResponse: [")
+
+
+def test_agent_loop_replays_inference_and_tool_calls_offline():
+    result = run_example("agent_loop.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "tool web_search('How many experts does Llama 4 Maverick have?') -> 2 results"
+    assert lines[1].startswith("answer: Based on the tool result: [{")

@@ -210,7 +210,7 @@ def test_tool_decorator_records_and_replays_sync_async_and_methods(workdir):
     assert type(replayed[2]) is Row
     with (
         api_recorder.recording("replay"),
-        pytest.raises(api_recorder.RecordingNotFoundError, match="weather.forecast"),
+        pytest.raises(api_recorder.RecordingNotFoundError, match=r"weather\.forecast"),
     ):
         forecast("Rome")
 
