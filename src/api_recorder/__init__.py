@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .context import TEST_ID_HEADER
 from .errors import (
     ApiRecorderError,
     InvalidModeError,
@@ -21,12 +22,14 @@ from .errors import (
     UnsupportedCallError,
 )
 from .hashing import Normalizer
+from .middleware import TestIdMiddleware, WSGITestIdMiddleware
 from .modes import Mode
 from .recorder import RECORDER
 from .storage import Recording, read_recording
 from .tools import tool, wrap_tool
 
 __all__ = [
+    "TEST_ID_HEADER",
     "ApiRecorderError",
     "InvalidModeError",
     "Mode",
@@ -34,9 +37,11 @@ __all__ = [
     "Recording",
     "RecordingFileError",
     "RecordingNotFoundError",
+    "TestIdMiddleware",
     "TypeNotInstalledError",
     "UnrecordableValueError",
     "UnsupportedCallError",
+    "WSGITestIdMiddleware",
     "current_mode",
     "disable",
     "enable",
@@ -44,6 +49,7 @@ __all__ = [
     "recording",
     "register_type",
     "test_context",
+    "test_id_headers",
     "tool",
     "wrap_tool",
 ]
@@ -54,14 +60,17 @@ def enable(
     recording_dir: str | os.PathLike[str] | None = None,
     *,
     normalizers: list[Normalizer] | None = None,
+    passthrough: list[str] | None = None,
 ) -> None:
     """Record or replay covered calls from now on.
 
     ``mode`` and ``recording_dir`` default to ``LLAMA_STACK_TEST_INFERENCE_MODE`` and
     ``LLAMA_STACK_TEST_RECORDING_DIR`` (then ``replay`` and ``./recordings``). Safe to call again:
     it changes the settings and never wraps twice. ``openai`` need not be imported yet.
+    ``passthrough`` names base URLs (the server under test) whose calls are never recorded nor
+    replayed; None reads ``API_RECORDER_PASSTHROUGH`` (comma-separated).
     """
-    RECORDER.enable(mode, recording_dir, normalizers=normalizers)
+    RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough)
 
 
 def disable() -> None:
@@ -80,10 +89,11 @@ def recording(
     recording_dir: str | os.PathLike[str] | None = None,
     *,
     normalizers: list[Normalizer] | None = None,
+    passthrough: list[str] | None = None,
 ) -> Iterator[None]:
     """Record or replay inside the block only; the previous state comes back after it (nestable)."""
     with RECORDER.state_saved():
-        RECORDER.enable(mode, recording_dir, normalizers=normalizers)
+        RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough)
         yield
 
 
@@ -105,3 +115,12 @@ def load_recording(path: str | os.PathLike[str]) -> Recording:
 def register_type(cls: type) -> type:
     """Allow a pydantic class of your own in recordings (usable as a decorator)."""
     return RECORDER.registry.register(cls)
+
+
+def test_id_headers() -> dict[str, str]:
+    """The header that names the current test, for HTTP clients you call a server with yourself."""
+    test_id = RECORDER.current_test_id()
+    return {TEST_ID_HEADER: test_id} if test_id else {}
+
+
+test_id_headers.__test__ = False  # type: ignore[attr-defined]

@@ -7,9 +7,14 @@ event loop or thread that was started before the test began.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+
+TEST_ID_HEADER = "X-Api-Recorder-Test-Id"
+LLAMA_STACK_HEADER = "X-LlamaStack-Provider-Data"  # llama-stack sends {"__test_id": ...} in it
+TEST_ID_ENV = "API_RECORDER_TEST_ID"  # set for subprocesses started while a test runs
 
 
 class TestIdentity:
@@ -26,10 +31,15 @@ class TestIdentity:
         return value if value is not None else self.fallback
 
     @contextmanager
-    def scope(self, test_id: str | None) -> Iterator[None]:
-        """Make test_id current for the block, in this context and process-wide."""
+    def scope(self, test_id: str | None, *, process_wide: bool = True) -> Iterator[None]:
+        """Make test_id current for the block, in this context (and process-wide, unless told not).
+
+        A server handling concurrent requests sets it per request only (``process_wide=False``).
+        """
         token = self._var.set(test_id)
-        previous_fallback, self.fallback = self.fallback, test_id
+        previous_fallback = self.fallback
+        if process_wide:
+            self.fallback = test_id
         try:
             yield
         finally:
@@ -37,4 +47,22 @@ class TestIdentity:
             try:
                 self._var.reset(token)
             except ValueError:  # exited in another context (a generator finalized elsewhere)
-                self._var.set(previous_fallback)
+                self._var.set(None)
+
+
+def test_id_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The test id a client sent: ours, or llama-stack's ``__test_id`` in its provider data.
+
+    ``headers`` must have lower-cased names (as ASGI and WSGI give them, once normalized).
+    """
+    test_id = headers.get(TEST_ID_HEADER.lower())
+    if test_id:
+        return test_id
+    provider_data = headers.get(LLAMA_STACK_HEADER.lower())
+    if provider_data:
+        try:
+            value = json.loads(provider_data).get("__test_id")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and value else None
+    return None

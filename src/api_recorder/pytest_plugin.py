@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .context import TEST_ID_ENV
 from .modes import MODE_ENV, RECORDING_DIR_ENV, Mode
 from .recorder import RECORDER
 
@@ -67,10 +69,24 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     marker = item.get_closest_marker("api_recording")
     if marker is None and not RECORDER.enabled:
         return (yield)
-    with RECORDER.test_ids.scope(item.nodeid), RECORDER.state_saved():
+    with RECORDER.test_ids.scope(item.nodeid), RECORDER.state_saved(), _exported_test_id(item.nodeid):
         if marker is not None:
             _apply_marker(item.config, marker)
         return (yield)
+
+
+@contextmanager
+def _exported_test_id(test_id: str) -> Iterator[None]:
+    """Subprocesses the test starts (auto-activated by the .pth hook) inherit its test id."""
+    previous = os.environ.get(TEST_ID_ENV)
+    os.environ[TEST_ID_ENV] = test_id
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(TEST_ID_ENV, None)
+        else:
+            os.environ[TEST_ID_ENV] = previous
 
 
 def _apply_marker(config: pytest.Config, marker: pytest.Mark) -> None:

@@ -28,6 +28,7 @@ from .hashing import Normalizer, apply_normalizers
 from .modes import (
     DEFAULT_RECORDING_DIR,
     MODE_ENV,
+    PASSTHROUGH_ENV,
     RECORDING_DIR_ENV,
     Mode,
     mode_from_env,
@@ -109,6 +110,7 @@ class Recorder:
         self.registry = TypeRegistry()
         self.rehydrator = Rehydrator(self.registry)
         self.normalizers: list[Normalizer] = []
+        self.passthrough: list[str] = []
         self.calls: list[CallLog] = []
         self._live_ids: dict[str, str] = {}
         self.integrations: list[Integration] = [
@@ -131,6 +133,7 @@ class Recorder:
         *,
         root: str | os.PathLike[str] | None = None,
         normalizers: list[Normalizer] | None = None,
+        passthrough: list[str] | None = None,
     ) -> None:
         """Start recording or replaying; None means "from the environment variables"."""
         self.mode = Mode.parse(mode) if mode is not None else (mode_from_env() or Mode.REPLAY)
@@ -139,6 +142,7 @@ class Recorder:
         self.store = RecordingStore(directory or DEFAULT_RECORDING_DIR, root_path)
         if normalizers is not None:
             self.normalizers = list(normalizers)
+        self.passthrough = list(passthrough) if passthrough is not None else passthrough_from_env()
         self.enabled = True
         for integration in self.integrations:
             self._activate(integration)
@@ -179,13 +183,14 @@ class Recorder:
     @contextmanager
     def state_saved(self) -> Iterator[None]:
         """Put mode, folders, normalizers and enabled-ness back as they were when the block ends."""
-        was_enabled, mode, store, normalizers = self.enabled, self.mode, self.store, list(self.normalizers)
+        was_enabled, mode, store = self.enabled, self.mode, self.store
+        normalizers, passthrough = list(self.normalizers), list(self.passthrough)
         try:
             yield
         finally:
             self.normalizers = normalizers
             if was_enabled:
-                self.enable(mode, store.recording_dir, root=store.root)
+                self.enable(mode, store.recording_dir, root=store.root, passthrough=passthrough)
             else:
                 self.disable()
 
@@ -193,6 +198,10 @@ class Recorder:
 
     def current_test_id(self) -> str | None:
         return self.test_ids.current()
+
+    def is_passthrough(self, base_url: str) -> bool:
+        """Whether calls to ``base_url`` (the server under test) must go through untouched."""
+        return any(base_url.startswith(prefix) for prefix in self.passthrough)
 
     def prepare_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """The body that is hashed and stored: user normalizers applied, live ids made stable.
@@ -290,6 +299,12 @@ class Recorder:
             f"Replay mode never calls the network. To record this call, run:\n"
             f"  {record_command(key.test_id)}"
         )
+
+
+def passthrough_from_env() -> list[str]:
+    """Base URLs never recorded nor replayed, from ``API_RECORDER_PASSTHROUGH`` (comma-separated)."""
+    value = os.environ.get(PASSTHROUGH_ENV, "")
+    return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
 
 
 def record_command(test_id: str | None) -> str:

@@ -26,6 +26,7 @@ from openai._types import NotGiven, Omit
 from openai.pagination import AsyncPage, SyncPage
 from openai.types import Model
 
+from ..context import TEST_ID_HEADER
 from ..errors import UnsupportedCallError
 from ..hashing import inference_hash
 from ..patching import Patches
@@ -85,14 +86,28 @@ def install(recorder: Recorder) -> Patches:
     for module, name, endpoint in PATCH_POINTS:
         is_async = name.startswith("Async")
         patches.wrap(module, name, make_wrapper(recorder, endpoint, is_async=is_async))
+    patches.wrap("openai._base_client", "BaseClient._build_request", send_test_id(recorder))
     return patches
+
+
+def send_test_id(recorder: Recorder) -> Any:
+    """Every request an OpenAI client sends while a test runs names the test (for server mode)."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = wrapped(*args, **kwargs)
+        test_id = recorder.current_test_id() if recorder.enabled else None
+        if test_id:
+            request.headers[TEST_ID_HEADER] = test_id
+        return request
+
+    return wrapper
 
 
 def make_wrapper(recorder: Recorder, endpoint: Endpoint, *, is_async: bool) -> Any:
     """The wrapt wrapper of one patch point: pass through when not intercepting, else decide."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not recorder.intercepting:
+        if not recorder.intercepting or recorder.is_passthrough(str(instance._client.base_url)):
             return wrapped(*args, **kwargs)
         call = OpenAICall(recorder, endpoint, wrapped, instance, args, kwargs, is_async=is_async)
         if not is_async:

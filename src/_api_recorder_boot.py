@@ -1,0 +1,91 @@
+"""Auto-activation at interpreter start-up, for processes started with the recording env var set.
+
+``api_recorder.pth`` (installed in site-packages) imports this module only when
+``LLAMA_STACK_TEST_INFERENCE_MODE`` is set to a recording mode and ``API_RECORDER_AUTO`` is not
+``0``. It costs almost nothing at start-up: it imports no SDK and not even api_recorder. It adds
+one import finder that waits for ``openai`` or ``tavily``; when either has been imported, it
+enables api_recorder from the environment, exactly as ``api_recorder.enable()`` would. Any
+failure is reported once on stderr and the process goes on, unrecorded: a hook in every Python
+process must never break the interpreter.
+"""
+
+import os
+import sys
+
+WATCHED = ("openai", "tavily")
+MODE_ENV = "LLAMA_STACK_TEST_INFERENCE_MODE"
+
+
+class _ActivatingLoader:
+    """Runs the real loader, then activates api-recorder: the module is complete at that point."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        activate()
+
+
+class ActivateOnImport:
+    """A one-shot meta path finder: the first import of a watched SDK activates api-recorder."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in WATCHED:
+            return None
+        remove_finder()
+        import importlib.util
+
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ActivatingLoader(spec.loader)
+        return spec
+
+
+FINDER = ActivateOnImport()
+
+
+def remove_finder():
+    try:
+        sys.meta_path.remove(FINDER)
+    except ValueError:
+        pass
+
+
+def activate():
+    """Enable api-recorder from the environment; warn once and go on if anything fails."""
+    remove_finder()
+    try:
+        import api_recorder
+
+        api_recorder.enable()
+        test_id = os.environ.get("API_RECORDER_TEST_ID")
+        if test_id:
+            from api_recorder.recorder import RECORDER
+
+            RECORDER.test_ids.fallback = test_id
+    except Exception as exc:
+        warn(f"could not activate recording ({exc!r}); this process runs unrecorded")
+
+
+def warn(message):
+    sys.stderr.write(f"api-recorder: {message}. Set API_RECORDER_AUTO=0 to skip auto-activation.\n")
+
+
+def install():
+    """Called by api_recorder.pth at start-up when the mode variable is set."""
+    try:
+        if os.environ.get(MODE_ENV, "").strip().lower() in ("", "live"):
+            return
+        if any(name in sys.modules for name in WATCHED):
+            activate()
+        elif FINDER not in sys.meta_path:
+            sys.meta_path.insert(0, FINDER)
+    except Exception as exc:
+        warn(f"auto-activation failed ({exc!r})")

@@ -1,0 +1,65 @@
+"""Server mode: the test id crosses processes in a header.
+
+A test talks over HTTP to a server in another process (an app built on the OpenAI SDK, a
+llama-stack server). Clients send the current test id in ``X-Api-Recorder-Test-Id`` (OpenAI SDK
+clients do it by themselves while a test context is set); these middlewares make it the test
+context of the request on the server side, so that the server's own OpenAI and tool calls land in
+the calling test's recordings. llama-stack's ``X-LlamaStack-Provider-Data: {"__test_id": ...}``
+is honoured too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from .context import test_id_from_headers
+from .recorder import RECORDER
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class TestIdMiddleware:
+    """ASGI middleware: ``app = TestIdMiddleware(app)``, or FastAPI's ``app.add_middleware(...)``."""
+
+    __test__ = False
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope.get("type") not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        test_id = test_id_from_headers(headers)
+        if test_id is None:
+            await self.app(scope, receive, send)
+            return
+        with RECORDER.test_ids.scope(test_id, process_wide=False):
+            await self.app(scope, receive, send)
+
+
+class WSGITestIdMiddleware:
+    """WSGI middleware: ``app.wsgi_app = WSGITestIdMiddleware(app.wsgi_app)`` (Flask, Django...)."""
+
+    __test__ = False
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        test_id = test_id_from_headers(headers)
+        if test_id is None:
+            return self.app(environ, start_response)
+        with RECORDER.test_ids.scope(test_id, process_wide=False):
+            # Materialize the body inside the scope: a lazy iterable would run after it ends.
+            return list(self.app(environ, start_response))
