@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .context import TEST_ID_HEADER
 from .errors import (
@@ -61,6 +62,7 @@ def enable(
     *,
     normalizers: list[Normalizer] | None = None,
     passthrough: list[str] | None = None,
+    redact: list[Any] | None = None,
 ) -> None:
     """Record or replay covered calls from now on.
 
@@ -68,9 +70,11 @@ def enable(
     ``LLAMA_STACK_TEST_RECORDING_DIR`` (then ``replay`` and ``./recordings``). Safe to call again:
     it changes the settings and never wraps twice. ``openai`` need not be imported yet.
     ``passthrough`` names base URLs (the server under test) whose calls are never recorded nor
-    replayed; None reads ``API_RECORDER_PASSTHROUGH`` (comma-separated).
+    replayed; None reads ``API_RECORDER_PASSTHROUGH`` (comma-separated). ``redact`` adds scrubbers
+    (regexes, or callables taking and returning JSON data) to the built-in credential scrubbing;
+    they run on requests before hashing and on answers before writing.
     """
-    RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough)
+    RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact)
 
 
 def disable() -> None:
@@ -90,10 +94,11 @@ def recording(
     *,
     normalizers: list[Normalizer] | None = None,
     passthrough: list[str] | None = None,
+    redact: list[Any] | None = None,
 ) -> Iterator[None]:
     """Record or replay inside the block only; the previous state comes back after it (nestable)."""
     with RECORDER.state_saved():
-        RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough)
+        RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact)
         yield
 
 

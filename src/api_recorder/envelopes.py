@@ -46,6 +46,10 @@ class TypeRegistry:
         self._classes[type_name(cls)] = cls
         return cls
 
+    def registered(self, name: str) -> type | None:
+        """The class registered under ``name``, if any (no import is attempted)."""
+        return self._classes.get(name)
+
     def resolve(self, name: str, *, source: object = "a recording") -> type:
         """The class named ``name``, or a RecordingFileError if the allow-list does not hold it."""
         cls = self._classes.get(name)

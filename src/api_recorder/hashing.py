@@ -49,9 +49,7 @@ def sha256_of(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-def inference_hash(
-    method: str, url: str, body: dict[str, Any], test_id: str | None, *, shared: bool = False
-) -> str:
+def inference_hash(method: str, url: str, body: dict[str, Any], test_id: str | None, *, shared: bool = False) -> str:
     """llama-stack's ``normalize_inference_request``: the hash of one HTTP-level call.
 
     ``shared`` calls (model lists) leave the test id out, so that every test finds them.

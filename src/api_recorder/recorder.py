@@ -25,6 +25,7 @@ from .context import TestIdentity
 from .envelopes import Rehydrator, TypeRegistry, dump_object, normalize_ids
 from .errors import RecordingNotFoundError
 from .hashing import Normalizer, apply_normalizers
+from .mismatch import explain_missing
 from .modes import (
     DEFAULT_RECORDING_DIR,
     MODE_ENV,
@@ -34,6 +35,8 @@ from .modes import (
     mode_from_env,
     recording_dir_from_env,
 )
+from .recorded_errors import describe_error
+from .redaction import Redactor
 from .storage import Recording, RecordingStore, encode_recording, read_recording, write_atomically
 
 
@@ -70,6 +73,9 @@ class Call(Protocol):
 
     def filename_for(self, body: Any) -> str:
         """The file name to write (model lists name theirs after the models they hold)."""
+
+    def is_recordable_error(self, error: Exception) -> bool:
+        """Whether ``error`` is an answer worth replaying (an API error), not a bug of the caller."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,12 @@ class Recorder:
         self.rehydrator = Rehydrator(self.registry)
         self.normalizers: list[Normalizer] = []
         self.passthrough: list[str] = []
+        self.redactor = Redactor()
         self.calls: list[CallLog] = []
         self._live_ids: dict[str, str] = {}
+        self._answers: dict[str, list[dict[str, Any]]] = {}  # this test's answers, by request hash
+        self._answers_test_id: str | None = None
+        self._replayed: dict[tuple[str | None, str], int] = {}  # how often each recording was served
         self.integrations: list[Integration] = [
             builtin_integration("openai", "api_recorder.integrations.openai"),
             builtin_integration("tavily", "api_recorder.integrations.tavily"),
@@ -134,6 +144,7 @@ class Recorder:
         root: str | os.PathLike[str] | None = None,
         normalizers: list[Normalizer] | None = None,
         passthrough: list[str] | None = None,
+        redact: list[Any] | None = None,
     ) -> None:
         """Start recording or replaying; None means "from the environment variables"."""
         self.mode = Mode.parse(mode) if mode is not None else (mode_from_env() or Mode.REPLAY)
@@ -142,7 +153,11 @@ class Recorder:
         self.store = RecordingStore(directory or DEFAULT_RECORDING_DIR, root_path)
         if normalizers is not None:
             self.normalizers = list(normalizers)
+        if redact is not None:
+            self.redactor = Redactor(redact)
         self.passthrough = list(passthrough) if passthrough is not None else passthrough_from_env()
+        self._answers.clear()
+        self._replayed.clear()
         self.enabled = True
         for integration in self.integrations:
             self._activate(integration)
@@ -184,11 +199,12 @@ class Recorder:
     def state_saved(self) -> Iterator[None]:
         """Put mode, folders, normalizers and enabled-ness back as they were when the block ends."""
         was_enabled, mode, store = self.enabled, self.mode, self.store
-        normalizers, passthrough = list(self.normalizers), list(self.passthrough)
+        normalizers, passthrough, redactor = list(self.normalizers), list(self.passthrough), self.redactor
         try:
             yield
         finally:
             self.normalizers = normalizers
+            self.redactor = redactor
             if was_enabled:
                 self.enable(mode, store.recording_dir, root=store.root, passthrough=passthrough)
             else:
@@ -212,25 +228,37 @@ class Recorder:
         """
         if self._live_ids:
             body = _replace_strings(body, self._live_ids)
-        return apply_normalizers(body, self.normalizers)
+        return apply_normalizers(self.redactor.scrub(body), self.normalizers)
 
     # -- the decision ---------------------------------------------------------------------
 
     def run(self, call: Call, invoke: Callable[[], Any]) -> Any:
-        """Serve a sync call from its recording, or make it and record it."""
+        """Serve a sync call from its recording, or make it and record it (answer or error)."""
         recording = self.lookup(call.key)
         if recording is not None:
-            return call.replay(recording)
-        result = invoke()
+            return call.replay(_raise_if_error(recording))
+        try:
+            result = invoke()
+        except Exception as error:
+            self._save_error(call, error)
+            raise
         return call.capture(result, self._saver(call))
 
     async def run_async(self, call: Call, invoke: Callable[[], Awaitable[Any]]) -> Any:
         """The same decision for an async call."""
         recording = self.lookup(call.key)
         if recording is not None:
-            return await _resolved(call.replay(recording))
-        result = await invoke()
+            return await _resolved(call.replay(_raise_if_error(recording)))
+        try:
+            result = await invoke()
+        except Exception as error:
+            self._save_error(call, error)
+            raise
         return await _resolved(call.capture(result, self._saver(call)))
+
+    def _save_error(self, call: Call, error: Exception) -> None:
+        if call.is_recordable_error(error):
+            self.save(call, None, False, error=error)
 
     def lookup(self, key: RequestKey) -> Recording | None:
         """The recording to replay, None if the call must be made, or RecordingNotFoundError."""
@@ -239,7 +267,10 @@ class Recorder:
         recording = self.find(key)
         if recording is not None:
             self.calls.append(CallLog(key.label, "replayed", key.test_id, recording.path))
-            return recording
+            served = (key.test_id, key.hash)
+            index = self._replayed.get(served, 0)
+            self._replayed[served] = index + 1
+            return recording.answer(index)
         if self.mode is Mode.REPLAY:
             raise RecordingNotFoundError(self.not_found_message(key))
         return None
@@ -253,14 +284,39 @@ class Recorder:
         return read_recording(path, self.rehydrator) if path is not None else None
 
     def _saver(self, call: Call) -> Callable[..., Path]:
-        def save(body: Any, is_streaming: bool) -> Path:
-            return self.save(call, body, is_streaming)
+        def save(body: Any, is_streaming: bool, error: Exception | None = None) -> Path:
+            if error is not None and not call.is_recordable_error(error):
+                error = None
+            return self.save(call, body, is_streaming, error=error)
 
         return save
 
-    def save(self, call: Call, body: Any, is_streaming: bool) -> Path:
-        """Write one answer (an object, or a stream's chunks) to the call's recording file."""
+    def save(self, call: Call, body: Any, is_streaming: bool, *, error: Exception | None = None) -> Path:
+        """Write one answer (an object, a stream's chunks, an error) to the call's recording file.
+
+        A request answered more than once in the same test keeps every differing answer, in
+        order (``more_responses``); equal answers leave the plain single-answer layout.
+        """
         key = call.key
+        response = self._response_document(key, body, is_streaming, error)
+        answers = self._answers_of_this_test(key)
+        answers.append(response)
+        document: dict[str, Any] = {
+            "test_id": key.test_id,
+            "request": key.request,
+            "response": answers[0],
+            "id_normalization_mapping": {},
+        }
+        if any(answer != answers[0] for answer in answers[1:]):
+            document["more_responses"] = answers[1:]
+        path = self.store.write_folder(key.test_id) / call.filename_for(body)
+        write_atomically(path, encode_recording(document))
+        self.calls.append(CallLog(key.label, "recorded", key.test_id, path))
+        return path
+
+    def _response_document(
+        self, key: RequestKey, body: Any, is_streaming: bool, error: Exception | None
+    ) -> dict[str, Any]:
         normalized_id = f"rec-{key.hash[:12]}"
         items = body if is_streaming else [body]
         dumped = [dump_object(item) for item in items]
@@ -268,16 +324,20 @@ class Recorder:
             self._remember_live_id(envelope, normalized_id)
             if isinstance(envelope, dict) and "__data__" in envelope:
                 normalize_ids(envelope["__data__"], normalized_id)
-        document = {
-            "test_id": key.test_id,
-            "request": key.request,
-            "response": {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming},
-            "id_normalization_mapping": {},
-        }
-        path = self.store.write_folder(key.test_id) / call.filename_for(body)
-        write_atomically(path, encode_recording(document))
-        self.calls.append(CallLog(key.label, "recorded", key.test_id, path))
-        return path
+        dumped = self.redactor.scrub(dumped)
+        response: dict[str, Any] = {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming}
+        if error is not None:
+            response["is_exception"] = True
+            response["exception_data"] = self.redactor.scrub(describe_error(error))
+            response["exception_message"] = self.redactor.scrub(str(error))
+        return response
+
+    def _answers_of_this_test(self, key: RequestKey) -> list[dict[str, Any]]:
+        """The answers already written for this request in the running test (kept per test only)."""
+        if key.test_id != self._answers_test_id:
+            self._answers.clear()
+            self._answers_test_id = key.test_id
+        return self._answers.setdefault(key.hash, [])
 
     def _remember_live_id(self, envelope: Any, normalized_id: str) -> None:
         data = envelope.get("__data__") if isinstance(envelope, dict) else None
@@ -296,6 +356,7 @@ class Recorder:
             f"No recording for {key.label}{model} in {test}.\n"
             f"  request hash: {key.hash}\n"
             f"  looked for:   {', '.join(looked_for)}\n"
+            f"{explain_missing(key.request, key.test_id, folders)}\n"
             f"Replay mode never calls the network. To record this call, run:\n"
             f"  {record_command(key.test_id)}"
         )
@@ -317,6 +378,15 @@ def record_command(test_id: str | None) -> str:
         return f"{prefix} python -m pytest {shlex.quote(test_id)}"
     argv = " ".join(shlex.quote(arg) for arg in sys.argv) or "your-program"
     return f"{prefix} python {argv}"
+
+
+def _raise_if_error(recording: Recording) -> Recording:
+    """A recorded error that ended a non-streamed call is raised; a stream raises after its chunks."""
+    if recording.response.is_exception and not recording.response.is_streaming:
+        error = recording.response.error()
+        if error is not None:
+            raise error
+    return recording
 
 
 def _replace_strings(value: Any, replacements: dict[str, str]) -> Any:

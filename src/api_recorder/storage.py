@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class _FileDoc(msgspec.Struct):
     response: _ResponseDoc
     test_id: str | None = None
     id_normalization_mapping: dict[str, str] | None = None
+    more_responses: list[_ResponseDoc] | None = None
 
 
 _decode_file = msgspec.json.Decoder(_FileDoc).decode
@@ -54,7 +55,19 @@ class RecordedResponse:
     is_exception: bool = False
     exception_data: dict[str, Any] | None = None
     exception_message: str | None = None
+    url: str | None = None
+    recorded_with: str | None = None  # the SDK version that wrote the file, for error messages
     _body: Any = field(default=_UNSET, repr=False)
+
+    def error(self) -> Exception | None:
+        """The recorded error to raise (after a stream's chunks), or None."""
+        if not self.is_exception:
+            return None
+        from .recorded_errors import RecordedError, rebuild_error
+
+        if self.exception_data:
+            return rebuild_error(self.exception_data, self.rehydrator.registry, self.url)
+        return RecordedError("Exception", self.exception_message or "recorded error")
 
     def iter_body(self) -> Iterator[Any]:
         """The stream's chunks, each rebuilt only when reached (time to first chunk stays short)."""
@@ -62,7 +75,7 @@ class RecordedResponse:
             yield from self._body
             return
         for index, raw in enumerate(self.raw_body):
-            yield self.rehydrator.envelope(raw, source=f"{self.source} (chunk {index})")
+            yield self._rebuild(raw, f"{self.source} (chunk {index})")
 
     @property
     def body(self) -> Any:
@@ -71,19 +84,66 @@ class RecordedResponse:
             if self.is_streaming:
                 self._body = list(self.iter_body())
             else:
-                self._body = self.rehydrator.envelope(self.raw_body, source=self.source)
+                self._body = self._rebuild(self.raw_body, self.source)
         return self._body
+
+    def _rebuild(self, raw: Any, source: str) -> Any:
+        try:
+            return self.rehydrator.envelope(raw, source=source)
+        except RecordingFileError as exc:
+            if self.recorded_with is None or "was recorded with" in str(exc):
+                raise
+            installed = _installed_sdk_version()
+            raise type(exc)(f"{exc} (the file was recorded with openai {self.recorded_with}; {installed})") from exc
 
 
 @dataclass
 class Recording:
-    """One recording file, parsed."""
+    """One recording file, parsed.
+
+    ``responses`` holds every answer when the same request was answered differently during one
+    test (polling a job): replay gives them in order. ``response`` is the first.
+    """
 
     test_id: str | None
     request: dict[str, Any]
     response: RecordedResponse
     id_normalization_mapping: dict[str, str]
     path: Path | None = None
+    responses: list[RecordedResponse] = field(default_factory=list)
+
+    def answer(self, index: int) -> Recording:
+        """This recording as seen by the ``index``-th identical call (the last answer repeats)."""
+        if len(self.responses) < 2:
+            return self
+        return replace(self, response=self.responses[min(index, len(self.responses) - 1)])
+
+
+def _installed_sdk_version() -> str:
+    import sys
+
+    module = sys.modules.get("openai")
+    return f"openai {getattr(module, '__version__', 'unknown')} is installed" if module else "openai is not imported"
+
+
+def _recorded_response(
+    doc: _ResponseDoc, rehydrator: Rehydrator, source: str, request: dict[str, Any]
+) -> RecordedResponse:
+    raw_body: Any = doc.body
+    if doc.is_streaming:
+        raw_body = _decode_chunks(raw_body) if bytes(memoryview(raw_body)[:4]) != b"null" else []
+    metadata = request.get("provider_metadata")
+    return RecordedResponse(
+        raw_body=raw_body,
+        is_streaming=doc.is_streaming,
+        rehydrator=rehydrator,
+        source=source,
+        is_exception=doc.is_exception,
+        exception_data=doc.exception_data,
+        exception_message=doc.exception_message,
+        url=request.get("url") if isinstance(request.get("url"), str) else None,
+        recorded_with=metadata.get("openai_sdk_version") if isinstance(metadata, dict) else None,
+    )
 
 
 def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recording:
@@ -94,12 +154,8 @@ def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recordi
         if mapping:
             data = _apply_id_mapping(data, mapping)
             document = _decode_file(data)
-        response = document.response
-        raw_body: Any = response.body
-        if response.is_streaming and bytes(raw_body).strip() != b"null":
-            raw_body = _decode_chunks(raw_body)
-        elif response.is_streaming:
-            raw_body = []
+        answers = [document.response, *(document.more_responses or [])]
+        responses = [_recorded_response(doc, rehydrator, source, document.request) for doc in answers]
     except msgspec.DecodeError as exc:
         raise RecordingFileError(
             f"{source}: not a readable recording ({exc}). The file is truncated or not JSON; "
@@ -113,16 +169,9 @@ def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recordi
     return Recording(
         test_id=document.test_id,
         request=document.request,
-        response=RecordedResponse(
-            raw_body=raw_body,
-            is_streaming=response.is_streaming,
-            rehydrator=rehydrator,
-            source=source,
-            is_exception=response.is_exception,
-            exception_data=response.exception_data,
-            exception_message=response.exception_message,
-        ),
+        response=responses[0],
         id_normalization_mapping=mapping,
+        responses=responses,
     )
 
 
@@ -207,8 +256,5 @@ class RecordingStore:
 
     def glob(self, pattern: str, test_id: str | None) -> list[Path]:
         return [
-            path
-            for folder in self.read_folders(test_id)
-            if folder.is_dir()
-            for path in sorted(folder.glob(pattern))
+            path for folder in self.read_folders(test_id) if folder.is_dir() for path in sorted(folder.glob(pattern))
         ]

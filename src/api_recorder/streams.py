@@ -5,12 +5,12 @@ the SDK's helpers built on them (``chat.completions.stream()``, ``responses.stre
 ``get_final_completion()``, ``text_deltas``...) work unchanged. Recording streams are transparent
 proxies of the live stream: the caller sees every chunk when it arrives, and the recording is
 written once, whole, when the stream ends; a stream closed early is read to its end first, so a
-recording is never half a stream.
+recording is never half a stream. An error in the middle of a stream is recorded after the chunks
+that came before it, and replay raises it at the same place.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
@@ -86,30 +86,22 @@ class ReplayAsyncStream(AsyncStream[Any]):
 class _Recording:
     """What a recording stream has seen, and whether it was saved already."""
 
-    def __init__(self, save: Callable[[list[Any]], Any]) -> None:
+    def __init__(self, save: Callable[..., Any]) -> None:
         self.chunks: list[Any] = []
         self.saved = False
         self._save = save
 
-    def finish(self) -> None:
+    def finish(self, error: Exception | None = None) -> None:
+        """Save the chunks (and the error that ended the stream, if any), once."""
         if not self.saved:
             self.saved = True
-            self._save(self.chunks)
-
-    def abandon(self, reason: BaseException) -> None:
-        self.saved = True
-        warnings.warn(
-            f"api-recorder did not record a stream that failed while it was read to its end "
-            f"({reason!r}); run the test again to record it.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+            self._save(self.chunks, error)
 
 
 class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     """A live ``Stream`` that records its chunks as the caller reads them."""
 
-    def __init__(self, live: Stream[Any], save: Callable[[list[Any]], Any]) -> None:
+    def __init__(self, live: Stream[Any], save: Callable[..., Any]) -> None:
         super().__init__(live)
         self._self_recording = _Recording(save)
         self._self_response = _ClosingResponse(live.response, self)
@@ -131,6 +123,9 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         except StopIteration:
             self._self_recording.finish()
             raise
+        except Exception as error:  # an error in the middle of the stream is part of the answer
+            self._self_recording.finish(error)
+            raise
         self._self_recording.chunks.append(chunk)
         return chunk
 
@@ -141,8 +136,8 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             for chunk in self.__wrapped__:
                 recording.chunks.append(chunk)
-        except Exception as exc:
-            recording.abandon(exc)
+        except Exception as error:
+            recording.finish(error)
             return
         recording.finish()
 
@@ -160,7 +155,7 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
 class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     """The async twin of :class:`RecordingStream`."""
 
-    def __init__(self, live: AsyncStream[Any], save: Callable[[list[Any]], Any]) -> None:
+    def __init__(self, live: AsyncStream[Any], save: Callable[..., Any]) -> None:
         super().__init__(live)
         self._self_recording = _Recording(save)
         self._self_response = _ClosingResponse(live.response, self)
@@ -182,6 +177,9 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         except StopAsyncIteration:
             self._self_recording.finish()
             raise
+        except Exception as error:
+            self._self_recording.finish(error)
+            raise
         self._self_recording.chunks.append(chunk)
         return chunk
 
@@ -192,8 +190,8 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             async for chunk in self.__wrapped__:
                 recording.chunks.append(chunk)
-        except Exception as exc:
-            recording.abandon(exc)
+        except Exception as error:
+            recording.finish(error)
             return
         recording.finish()
 

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import wrapt
 
 from .envelopes import is_pydantic, type_name
-from .errors import RecordingFileError, UnrecordableValueError, UnsupportedCallError
+from .errors import ApiRecorderError, RecordingFileError, UnrecordableValueError, UnsupportedCallError
 from .hashing import legacy_tool_hash, tool_hash
 from .patching import Patches
 from .recorder import Integration, Recorder, RequestKey
 from .storage import Recording
-
-SECRET_NAME = re.compile(r"(?i)(api[_-]?key|secret|token|password|authorization|credential)")
 
 
 class ToolCall:
@@ -46,7 +43,7 @@ class ToolCall:
         self.kwargs = kwargs
         self.recorder = recorder
         self.volatile_fields = dict(volatile_fields or {})
-        arguments = without_secrets(arguments_as_json(named_arguments(wrapped, args, kwargs), tool_name))
+        arguments = arguments_as_json(named_arguments(wrapped, args, kwargs), tool_name)
         test_id = recorder.current_test_id()
         arguments = recorder.prepare_body(arguments)
         request_hash = tool_hash(provider, tool_name, arguments, test_id)
@@ -81,6 +78,10 @@ class ToolCall:
 
     def filename_for(self, body: Any) -> str:
         return self.key.filenames[0]
+
+    def is_recordable_error(self, error: Exception) -> bool:
+        """A tool's own errors (Tavily's UsageLimitExceededError...) replay; ours never do."""
+        return not isinstance(error, ApiRecorderError)
 
 
 def tool_wrapper(
@@ -136,9 +137,7 @@ def wrap_tool(target: str, *, provider: str, name: str | None = None) -> None:
     def install(recorder: Recorder) -> Patches:
         patches = Patches()
         function = _resolve(module, attribute)
-        wrapper = tool_wrapper(
-            recorder, provider, name or attribute, is_async=inspect.iscoroutinefunction(function)
-        )
+        wrapper = tool_wrapper(recorder, provider, name or attribute, is_async=inspect.iscoroutinefunction(function))
         patches.wrap(module, attribute, wrapper)
         return patches
 
@@ -154,9 +153,7 @@ def _resolve(module: str, attribute: str) -> Any:
     return target
 
 
-def named_arguments(
-    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
+def named_arguments(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The call's arguments by name (positional ones named, ``**kwargs`` flattened)."""
     try:
         signature = inspect.signature(function)
@@ -173,11 +170,6 @@ def named_arguments(
         else:
             named[parameter_name] = value
     return named
-
-
-def without_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
-    """Credentials passed as arguments are neither hashed nor written."""
-    return {name: value for name, value in arguments.items() if not SECRET_NAME.search(name)}
 
 
 def arguments_as_json(arguments: dict[str, Any], tool_name: str) -> dict[str, Any]:

@@ -154,7 +154,7 @@ class OpenAICall:
         request_hash = inference_hash(method, url, body, test_id, shared=self.endpoint.shared)
         request = {
             "method": method,
-            "url": url,
+            "url": recorder.redactor.url(url),
             "headers": {},
             "body": body,
             "endpoint": path,
@@ -196,14 +196,17 @@ class OpenAICall:
             return self._page(response.body)
         if response.is_streaming:
             stream_cls = ReplayAsyncStream if self.is_async else ReplayStream
-            return stream_cls(response.iter_body())
+            return stream_cls(response.iter_body(), error=response.error())
         return response.body
+
+    def is_recordable_error(self, error: Exception) -> bool:
+        return isinstance(error, openai.APIError)
 
     def capture(self, result: Any, save: Any) -> Any:
         if isinstance(result, Stream):
-            return RecordingStream(result, lambda chunks: save(chunks, True))
+            return RecordingStream(result, lambda chunks, error=None: save(chunks, True, error))
         if isinstance(result, AsyncStream):
-            return AsyncRecordingStream(result, lambda chunks: save(chunks, True))
+            return AsyncRecordingStream(result, lambda chunks, error=None: save(chunks, True, error))
         if self.endpoint.answer == "page":
             return self._capture_page(result, save)
         save(self.raw_answer if self.endpoint.answer == "parsed" else result, False)
@@ -289,9 +292,7 @@ class AsyncPageRequest:
 
 
 def _without_parser(options: Any) -> Any:
-    return (
-        {k: v for k, v in options.items() if k != "post_parser"} if isinstance(options, Mapping) else options
-    )
+    return {k: v for k, v in options.items() if k != "post_parser"} if isinstance(options, Mapping) else options
 
 
 async def _await(awaitable: Any) -> Any:

@@ -1,0 +1,103 @@
+"""API errors as recordings: which errors are kept, and how they are raised again on replay.
+
+The keys are llama-stack's (``response.is_exception``, ``response.exception_data`` with
+``category``, ``type``, ``message``, ``status_code``, ``body``, and ``response.exception_message``),
+so its recorded errors replay too. Classes are rebuilt only from the allow-list (the openai and
+tavily packages, Python's built-in exceptions, classes registered with ``register_type``); any
+other recorded error comes back as :class:`RecordedError` carrying the original type's name.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+from typing import Any
+
+from .envelopes import TypeRegistry, type_name
+
+
+class RecordedError(RuntimeError):
+    """A recorded error whose class is not rebuilt: its name, status and body are kept."""
+
+    def __init__(self, original_type: str, message: str, status_code: int | None = None, body: Any = None) -> None:
+        super().__init__(f"{original_type}: {message}")
+        self.original_type = original_type
+        self.status_code = status_code
+        self.body = body
+
+
+def describe_error(error: BaseException) -> dict[str, Any]:
+    """llama-stack's ``exception_data`` of an error, plus its module for an exact rebuild."""
+    cls = type(error)
+    status_code = getattr(error, "status_code", None)
+    if cls.__module__ == "builtins":
+        category = "builtin"
+    elif isinstance(status_code, int) or cls.__module__.startswith(("openai.", "tavily.")):
+        category = "provider_sdk"
+    else:
+        category = "unknown"
+    data: dict[str, Any] = {
+        "category": category,
+        "provider": cls.__module__.split(".", 1)[0],
+        "type": cls.__name__,
+        "module": cls.__module__,
+        "message": str(error),
+    }
+    if isinstance(status_code, int):
+        data["status_code"] = status_code
+    body = getattr(error, "body", None)
+    if body is not None:
+        data["body"] = body
+    return data
+
+
+def rebuild_error(data: dict[str, Any], registry: TypeRegistry, url: str | None = None) -> Exception:
+    """The exception to raise on replay, as close to the recorded one as the allow-list permits."""
+    type_short = str(data.get("type") or "Exception")
+    module = str(data.get("module") or data.get("provider") or "")
+    message = str(data.get("message") or "")
+    status_code = data.get("status_code")
+    body = data.get("body")
+    if module.startswith("openai") or (data.get("provider") == "openai"):
+        return _openai_error(type_short, message, status_code, body, url)
+    registered = registry.registered(f"{module}.{type_short}")
+    if registered is not None and issubclass(registered, Exception):
+        return registered(message)
+    if module.startswith("tavily"):
+        cls = _exception_class(module, type_short)
+        if cls is not None:
+            return cls(message)
+    if data.get("category") == "builtin" or module == "builtins":
+        cls = getattr(builtins, type_short, None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(message)
+    return RecordedError(f"{module}.{type_short}" if module else type_short, message, status_code, body)
+
+
+def _exception_class(module: str, name: str) -> type[Exception] | None:
+    try:
+        cls = getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, Exception) else None
+
+
+def _openai_error(name: str, message: str, status_code: Any, body: Any, url: str | None) -> Exception:
+    import httpx2
+    import openai
+
+    request = httpx2.Request("POST", url or "https://api.openai.com/v1")
+    cls = getattr(openai, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, openai.APIError)):
+        cls = openai.APIStatusError if isinstance(status_code, int) else openai.APIConnectionError
+    if issubclass(cls, openai.APITimeoutError):
+        return cls(request=request)
+    if issubclass(cls, openai.APIConnectionError):
+        return cls(message=message, request=request)
+    if issubclass(cls, openai.APIStatusError):
+        response = httpx2.Response(int(status_code or 500), request=request)
+        return cls(message, response=response, body=body)
+    return cls(message, request, body=body)
+
+
+__all__ = ["RecordedError", "describe_error", "rebuild_error", "type_name"]
