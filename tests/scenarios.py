@@ -26,9 +26,7 @@ def masked(value: Any) -> Any:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", warnings=False)
     if isinstance(value, dict):
-        return {
-            key: "<ts>" if key in ("created", "created_at") else masked(item) for key, item in value.items()
-        }
+        return {key: "<ts>" if key in ("created", "created_at") else masked(item) for key, item in value.items()}
     if isinstance(value, list):
         return [masked(item) for item in value]
     if isinstance(value, str) and GENERATED_ID.match(value):
@@ -64,16 +62,12 @@ async def chat_async(client):
 
 
 def chat_stream(client):
-    chunks = list(
-        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, max_tokens=12)
-    )
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, max_tokens=12))
     return chunks, masked(chunks)
 
 
 async def chat_stream_async(client):
-    stream = await client.chat.completions.create(
-        model="gpt-4o", messages=MESSAGES, stream=True, max_tokens=12
-    )
+    stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, max_tokens=12)
     chunks = [chunk async for chunk in stream]
     return chunks, masked(chunks)
 
@@ -155,9 +149,7 @@ def embeddings_base64(client):
 
 
 async def embeddings_base64_async(client):
-    out = await client.embeddings.create(
-        model="text-embedding-3-small", input="alpha", encoding_format="base64"
-    )
+    out = await client.embeddings.create(model="text-embedding-3-small", input="alpha", encoding_format="base64")
     return [out], masked(out)
 
 

@@ -25,9 +25,7 @@ def test_seed_loads_as_36_typed_chunks_in_order():
     raw = read_json(SEED)["response"]["body"]
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     expected = "".join(
-        (env["__data__"]["choices"][0]["delta"].get("content") or "")
-        for env in raw
-        if env["__data__"]["choices"]
+        (env["__data__"]["choices"][0]["delta"].get("content") or "") for env in raw if env["__data__"]["choices"]
     )
     assert text == expected and "128" in text
     assert recording.request["endpoint"] == "/v1/chat/completions"

@@ -148,9 +148,7 @@ def ask_app(app_url):
     with api_recorder.recording("record", passthrough=[app_url.rsplit("/v1", 1)[0]]):
         for test_id, question in TESTS.items():
             with api_recorder.test_context(test_id):
-                reply = client.chat.completions.create(
-                    model="gpt-4o", messages=[{"role": "user", "content": question}]
-                )
+                reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": question}])
             answers[test_id] = reply.choices[0].message.content
     return answers
 
@@ -252,9 +250,7 @@ def test_threads_writing_one_file_while_others_read_it(workdir, fake_openai):
     """Writers of the same recording leave one whole file; a reader never sees half of one."""
     client = fake_openai.client()
     with api_recorder.recording("record"):
-        client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "x"}], max_tokens=300
-        )
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}], max_tokens=300)
         (path,) = recordings_in(workdir)
         errors = []
         done = threading.Event()

@@ -96,9 +96,7 @@ def test_marker_recording_dir_and_flag_recording_dir(inner):
         "    with api_recorder.test_context(None):\n"
         "        list(client.models.list())\n"
     )
-    result = inner.runpytest(
-        "--inference-mode=record", "--recording-dir=shared-recs", "-p", "no:cacheprovider"
-    )
+    result = inner.runpytest("--inference-mode=record", "--recording-dir=shared-recs", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     models = list((inner.path / "shared-recs").glob("models-*.json"))
     assert len(models) == 1

@@ -23,9 +23,7 @@ MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def ask(client, content="What is the capital of France?", **extra):
-    return client.chat.completions.create(
-        model="gpt-4o", messages=[{"role": "user", "content": content}], **extra
-    )
+    return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}], **extra)
 
 
 # -- modes -------------------------------------------------------------------------------
@@ -215,9 +213,7 @@ def test_normalizers_make_varying_values_hash_the_same(workdir, fake_openai):
     assert stored["metadata"] == {"team": "x"}
     fake_openai.stop()
     with api_recorder.recording("replay", normalizers=normalizers):
-        replayed = ask(
-            client, "now is 2027-01-01T10:11:12Z", metadata={"request_id": "b2", "team": "x"}, store=True
-        )
+        replayed = ask(client, "now is 2027-01-01T10:11:12Z", metadata={"request_id": "b2", "team": "x"}, store=True)
     assert type(replayed) is ChatCompletion
 
 

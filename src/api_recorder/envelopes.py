@@ -76,7 +76,7 @@ def _import_allowed(name: str, source: object) -> type:
     for split in range(len(parts) - 1, 0, -1):
         try:
             target = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
+        except (ImportError, ValueError):
             continue
         try:
             for part in parts[split:]:
@@ -165,9 +165,15 @@ class Rehydrator:
 
     def envelope(self, raw: msgspec.Raw | bytes, *, source: object) -> Any:
         """An object from one raw JSON value: envelopes (also in a list) become their class."""
+        try:
+            return self._envelope(raw, source)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise RecordingFileError(f"{source}: unreadable JSON in the response ({exc}); re-record it.") from exc
+
+    def _envelope(self, raw: msgspec.Raw | bytes, source: object) -> Any:
         first = bytes(memoryview(raw)[:1])
         if first == b"[":
-            return [self.envelope(item, source=source) for item in _decode_raw_list(raw)]
+            return [self._envelope(item, source) for item in _decode_raw_list(raw)]
         if first != b"{":
             return _decode_any(raw)
         try:
@@ -193,7 +199,12 @@ class Rehydrator:
             fields = _decode_any(data)
             construct = getattr(cls, "construct", None)
             if isinstance(fields, dict) and construct is not None and _is_sdk_lenient(cls):
-                return construct(**fields)
+                try:
+                    return construct(**fields)
+                except Exception as construct_error:
+                    raise RecordingFileError(
+                        f"{source}: the data of {name!r} cannot be rebuilt ({construct_error!r}); re-record it."
+                    ) from construct_error
             raise RecordingFileError(
                 f"{source}: the data of {name!r} does not validate: {_first_error(strict_error)}. "
                 "The class changed since the recording was written; re-record it "

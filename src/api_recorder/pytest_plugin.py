@@ -16,6 +16,7 @@ import pytest
 
 from .context import TEST_ID_ENV
 from .modes import MODE_ENV, RECORDING_DIR_ENV, Mode
+from .network import network_blocked
 from .recorder import RECORDER
 
 
@@ -26,6 +27,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=[mode.value for mode in Mode],
         default=None,
         help=f"live, record, replay or record-if-missing (overrides {MODE_ENV}).",
+    )
+    group.addoption(
+        "--block-network",
+        action="store_true",
+        default=False,
+        help="Refuse every socket to a non-loopback address during tests.",
     )
     group.addoption(
         "--recording-dir",
@@ -66,6 +73,13 @@ def _recording_dir(config: pytest.Config) -> Path | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
     """Attribute the test's calls (fixtures included) to its node id; apply its marker."""
+    if item.config.getoption("--block-network", default=False):
+        with network_blocked():
+            return (yield from _run_test(item))
+    return (yield from _run_test(item))
+
+
+def _run_test(item: pytest.Item) -> Iterator[Any]:
     marker = item.get_closest_marker("api_recording")
     if marker is None and not RECORDER.enabled:
         return (yield)

@@ -26,6 +26,7 @@ SECRET_VALUES = (
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{8,}=*"),  # bearer tokens
 )
 
+
 class Redactor:
     """Scrubs requests and responses; built from the user's ``redact=[...]`` rules plus defaults."""
 
@@ -76,3 +77,8 @@ def _is_secret_field(name: Any, value: Any) -> bool:
 def _is_secret_parameter(name: str) -> bool:
     """Query parameters: the credential field names, plus ``key`` (Google-style ``?key=``)."""
     return name.lower() in ("key", "sig", "signature") or bool(SECRET_FIELD.match(name))
+
+
+def redact_query(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters with credential-like values (``?key=``, ``?api_key=``) redacted."""
+    return {name: REDACTED if _is_secret_parameter(str(name)) else value for name, value in parameters.items()}

@@ -91,7 +91,7 @@ class RecordedResponse:
         try:
             return self.rehydrator.envelope(raw, source=source)
         except RecordingFileError as exc:
-            if self.recorded_with is None or "was recorded with" in str(exc):
+            if self.recorded_with is None or "recorded with openai" in str(exc):
                 raise
             installed = _installed_sdk_version()
             raise type(exc)(f"{exc} (the file was recorded with openai {self.recorded_with}; {installed})") from exc
@@ -156,7 +156,7 @@ def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recordi
             document = _decode_file(data)
         answers = [document.response, *(document.more_responses or [])]
         responses = [_recorded_response(doc, rehydrator, source, document.request) for doc in answers]
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise RecordingFileError(
             f"{source}: not a readable recording ({exc}). The file is truncated or not JSON; "
             "delete it and record it again."

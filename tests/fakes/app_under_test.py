@@ -25,16 +25,12 @@ async def answer(scope, receive, send):
         if not message.get("more_body"):
             break
     request = json.loads(body or b"{}")
-    async with openai.AsyncOpenAI(
-        base_url=os.environ["FAKE_OPENAI_URL"], api_key="sk-app", max_retries=0
-    ) as llm:
+    async with openai.AsyncOpenAI(base_url=os.environ["FAKE_OPENAI_URL"], api_key="sk-app", max_retries=0) as llm:
         completion = await llm.chat.completions.create(
             model=request.get("model", "gpt-4o"), messages=request.get("messages", [])
         )
     payload = completion.model_dump_json().encode()
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
-    )
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": payload})
 
 

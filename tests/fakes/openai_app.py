@@ -178,9 +178,7 @@ def require(body: Any, key: str) -> Any:
     if not isinstance(body, dict):
         raise ApiError(400, "We could not parse the JSON body of your request.")
     if body.get(key) in (None, "", []):
-        raise ApiError(
-            400, f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter"
-        )
+        raise ApiError(400, f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter")
     return body[key]
 
 
@@ -437,9 +435,7 @@ def plan_turn(
     tool = None if tool_output is not None else choose_function_tool(tools, tool_choice)
     if tool is not None:
         name = _function_tool_name(tool) or "tool"
-        plan.tool_call = ToolCallPlan(
-            name=name, arguments=tool_arguments(_function_tool_parameters(tool), user_text)
-        )
+        plan.tool_call = ToolCallPlan(name=name, arguments=tool_arguments(_function_tool_parameters(tool), user_text))
         return plan
     structured = structured_content(response_format, user_text)
     if structured is not None:
@@ -458,9 +454,7 @@ def plan_chat_turn(body: dict[str, Any]) -> TurnPlan:
     require(body, "model")
     if not isinstance(messages, list):
         raise ApiError(400, "'messages' must be an array.", param="messages")
-    user_texts = [
-        content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"
-    ]
+    user_texts = [content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     last = messages[-1] if isinstance(messages[-1], dict) else {}
     tool_output = content_text(last.get("content")) if last.get("role") == "tool" else None
     return plan_turn(
@@ -471,9 +465,7 @@ def plan_chat_turn(body: dict[str, Any]) -> TurnPlan:
         response_format=body.get("response_format"),
         word_count=requested_word_count(body.get("max_completion_tokens"), body.get("max_tokens")),
         seed=stable_seed("chat", messages),
-        prompt_tokens=sum(
-            count_words(content_text(m.get("content"))) + 3 for m in messages if isinstance(m, dict)
-        ),
+        prompt_tokens=sum(count_words(content_text(m.get("content"))) + 3 for m in messages if isinstance(m, dict)),
     )
 
 
@@ -494,8 +486,7 @@ def plan_responses_turn(body: dict[str, Any]) -> TurnPlan:
     text_config = body.get("text") if isinstance(body.get("text"), dict) else {}
     instructions = body.get("instructions") if isinstance(body.get("instructions"), str) else ""
     prompt_tokens = count_words(instructions) + sum(
-        count_words(content_text(i.get("content") or i.get("output") or i.get("arguments"))) + 3
-        for i in items
+        count_words(content_text(i.get("content") or i.get("output") or i.get("arguments"))) + 3 for i in items
     )
     return plan_turn(
         user_text=user_texts[-1] if user_texts else "",
@@ -799,9 +790,7 @@ def final_output(ids: ResponseIds, plan: TurnPlan) -> list[dict[str, Any]]:
     return [message_item(ids, plan.text, "completed")]
 
 
-def response_object(
-    body: dict[str, Any], ids: ResponseIds, plan: TurnPlan, *, completed: bool
-) -> dict[str, Any]:
+def response_object(body: dict[str, Any], ids: ResponseIds, plan: TurnPlan, *, completed: bool) -> dict[str, Any]:
     text_config = body.get("text") if isinstance(body.get("text"), dict) else {}
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     return {
@@ -853,9 +842,7 @@ def response_events(body: dict[str, Any], ids: ResponseIds, plan: TurnPlan) -> l
     emit("response.in_progress", response=in_progress)
     if plan.tool_call is not None:
         item_id, where = ids.function_item_id, {"output_index": 0}
-        emit(
-            "response.output_item.added", item=function_call_item(ids, plan.tool_call, "in_progress"), **where
-        )
+        emit("response.output_item.added", item=function_call_item(ids, plan.tool_call, "in_progress"), **where)
         for fragment in fragments(plan.tool_call.arguments):
             emit("response.function_call_arguments.delta", item_id=item_id, delta=fragment, **where)
         emit(
@@ -927,9 +914,7 @@ class OpenAIApp:
             reply = JsonReply(exc.body(), exc.status)
         except Exception as exc:  # a bug in the fake: say so, and tell the SDK not to retry
             message = f"FakeOpenAI failed to handle {request.method} {request.path}: {exc!r}"
-            reply = JsonReply(
-                error_body(message, "server_error", "fake_bug"), 500, {"x-should-retry": "false"}
-            )
+            reply = JsonReply(error_body(message, "server_error", "fake_bug"), 500, {"x-should-retry": "false"})
         if isinstance(reply, StreamReply):
             await send_stream(send, self._maybe_break(request, reply), headers)
         else:
@@ -1089,7 +1074,5 @@ class FakeOpenAI:
 
     def fail_mid_stream(self, after_chunks: int, path: str | None = None, message: str | None = None) -> None:
         """The next streamed answer (to `path`, if given) sends `after_chunks` events, then an error event."""
-        failure = (
-            MidStreamFailure(after_chunks) if message is None else MidStreamFailure(after_chunks, message)
-        )
+        failure = MidStreamFailure(after_chunks) if message is None else MidStreamFailure(after_chunks, message)
         self.app.stream_failures.add(failure, 1, path)

@@ -106,9 +106,7 @@ def search_results(query: str, count: int, include_raw: Any, include_favicon: bo
             "title": f"{query} - result {index + 1}",
             "content": f"Result {index + 1} about {query}: snippet number {rng.randint(100, 999)}.",
             "score": round(score, 5),
-            "raw_content": f"# {query}\n\nFull text of result {index + 1} about {query}."
-            if include_raw
-            else None,
+            "raw_content": f"# {query}\n\nFull text of result {index + 1} about {query}." if include_raw else None,
         }
         if include_favicon:
             result["favicon"] = favicon_for(url)
@@ -139,9 +137,7 @@ def search_json(body: Any) -> dict[str, Any]:
         "images": search_images(query, bool(body.get("include_image_descriptions")))
         if body.get("include_images")
         else [],
-        "results": search_results(
-            query, count, body.get("include_raw_content"), bool(body.get("include_favicon"))
-        ),
+        "results": search_results(query, count, body.get("include_raw_content"), bool(body.get("include_favicon"))),
         "response_time": fresh_response_time(),
         "request_id": fresh_request_id(),
     }
@@ -236,9 +232,7 @@ class InjectedFailure:
     message: str | None
 
     def body(self) -> dict[str, Any]:
-        return error_body(
-            self.message or _DEFAULT_ERROR_MESSAGES.get(self.status, f"HTTP {self.status} (injected)")
-        )
+        return error_body(self.message or _DEFAULT_ERROR_MESSAGES.get(self.status, f"HTTP {self.status} (injected)"))
 
 
 _ROUTES = {
@@ -323,9 +317,7 @@ class FakeTavily:
         """A real `tavily.AsyncTavilyClient` pointed here."""
         from tavily import AsyncTavilyClient
 
-        return AsyncTavilyClient(
-            api_key=kwargs.pop("api_key", self.api_key), api_base_url=self.base_url, **kwargs
-        )
+        return AsyncTavilyClient(api_key=kwargs.pop("api_key", self.api_key), api_base_url=self.base_url, **kwargs)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -347,9 +339,7 @@ class FakeTavily:
         self.app.log.clear()
         self.app.failures.clear()
 
-    def fail_next(
-        self, status: int, count: int = 1, path: str | None = None, message: str | None = None
-    ) -> None:
+    def fail_next(self, status: int, count: int = 1, path: str | None = None, message: str | None = None) -> None:
         """Answer the next `count` requests (to `path`, if given) with `{"detail": {"error": message}}`.
 
         The clients map 400 -> BadRequestError, 401 -> InvalidAPIKeyError,

@@ -155,9 +155,7 @@ def test_chat_ids_and_timestamps_are_fresh_while_content_is_deterministic() -> N
 def test_chat_max_tokens_sets_the_number_of_words() -> None:
     with FakeOpenAI() as fake, fake.client() as client:
         by_max_tokens = client.chat.completions.create(model=MODEL, messages=user("count"), max_tokens=200)
-        by_max_completion = client.chat.completions.create(
-            model=MODEL, messages=user("count"), max_completion_tokens=3
-        )
+        by_max_completion = client.chat.completions.create(model=MODEL, messages=user("count"), max_completion_tokens=3)
         default = client.chat.completions.create(model=MODEL, messages=user("count"))
     assert len(by_max_tokens.choices[0].message.content.split()) == 200
     assert by_max_completion.choices[0].message.content.split() == [
@@ -171,9 +169,7 @@ def test_chat_max_tokens_sets_the_number_of_words() -> None:
 def test_chat_stream_sends_role_chunk_one_chunk_per_word_and_finish_chunk() -> None:
     with FakeOpenAI() as fake, fake.client() as client:
         chunks = list(
-            client.chat.completions.create(
-                model=MODEL, messages=user("stream me"), max_tokens=200, stream=True
-            )
+            client.chat.completions.create(model=MODEL, messages=user("stream me"), max_tokens=200, stream=True)
         )
         whole = client.chat.completions.create(model=MODEL, messages=user("stream me"), max_tokens=200)
     assert len(chunks) == 202
@@ -326,9 +322,7 @@ def test_chat_parse_returns_the_pydantic_model_sync_and_async() -> None:
             return completion.choices[0].message.parsed
 
     with FakeOpenAI() as fake, fake.client() as client:
-        completion = client.chat.completions.parse(
-            model=MODEL, messages=user("solve"), response_format=MathAnswer
-        )
+        completion = client.chat.completions.parse(model=MODEL, messages=user("solve"), response_format=MathAnswer)
         parsed_async = asyncio.run(parse_async(fake))
         sent_format = fake.last_request.body["response_format"]
     parsed = completion.choices[0].message.parsed
@@ -380,9 +374,7 @@ def test_embeddings_sdk_requests_base64_by_default_and_decodes_to_the_float_valu
     with FakeOpenAI() as fake, fake.client() as client:
         decoded = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world")
         default_body = fake.last_request.body
-        as_floats = client.embeddings.create(
-            model=EMBEDDING_MODEL, input="hello world", encoding_format="float"
-        )
+        as_floats = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world", encoding_format="float")
         raw = client.embeddings.with_raw_response.create(
             model=EMBEDDING_MODEL, input="hello world", encoding_format="float"
         )
@@ -395,12 +387,8 @@ def test_embeddings_sdk_requests_base64_by_default_and_decodes_to_the_float_valu
 
 def test_embeddings_explicit_base64_is_returned_undecoded() -> None:
     with FakeOpenAI() as fake, fake.client() as client:
-        encoded = client.embeddings.create(
-            model=EMBEDDING_MODEL, input="hi", encoding_format="base64", dimensions=8
-        )
-        floats = client.embeddings.create(
-            model=EMBEDDING_MODEL, input="hi", encoding_format="float", dimensions=8
-        )
+        encoded = client.embeddings.create(model=EMBEDDING_MODEL, input="hi", encoding_format="base64", dimensions=8)
+        floats = client.embeddings.create(model=EMBEDDING_MODEL, input="hi", encoding_format="float", dimensions=8)
     blob = encoded.data[0].embedding
     assert isinstance(blob, str)
     assert list(struct.unpack("<8f", base64.b64decode(blob))) == floats.data[0].embedding
@@ -471,9 +459,7 @@ def test_models_async_for_and_retrieve() -> None:
 
 def test_responses_create_validates_against_sdk_types() -> None:
     with FakeOpenAI() as fake, fake.client() as client:
-        raw = client.responses.with_raw_response.create(
-            model=MODEL, input="Tell me a story", max_output_tokens=12
-        )
+        raw = client.responses.with_raw_response.create(model=MODEL, input="Tell me a story", max_output_tokens=12)
         response = raw.parse()
         again = client.responses.create(model=MODEL, input="Tell me a story", max_output_tokens=12)
     Response.model_validate(json.loads(raw.http_response.text))

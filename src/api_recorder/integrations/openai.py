@@ -29,8 +29,10 @@ from openai.types import Model
 from ..context import TEST_ID_HEADER
 from ..errors import UnsupportedCallError
 from ..hashing import inference_hash
+from ..modes import Mode
 from ..patching import Patches
 from ..recorder import Recorder, RequestKey
+from ..redaction import redact_query
 from ..storage import Recording
 from ..streams import AsyncRecordingStream, RecordingStream, ReplayAsyncStream, ReplayStream
 
@@ -87,7 +89,29 @@ def install(recorder: Recorder) -> Patches:
         is_async = name.startswith("Async")
         patches.wrap(module, name, make_wrapper(recorder, endpoint, is_async=is_async))
     patches.wrap("openai._base_client", "BaseClient._build_request", send_test_id(recorder))
+    patches.wrap("openai._base_client", "SyncAPIClient.request", refuse_uncovered_in_replay(recorder))
+    patches.wrap("openai._base_client", "AsyncAPIClient.request", refuse_uncovered_in_replay(recorder))
     return patches
+
+
+def refuse_uncovered_in_replay(recorder: Recorder) -> Any:
+    """In replay, an uncovered call (files, batches...) fails fast instead of reaching the network.
+
+    Covered calls never get here in replay; passthrough clients (the server under test) do, and go.
+    """
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if recorder.enabled and recorder.mode is Mode.REPLAY and not recorder.is_passthrough(str(instance.base_url)):
+            options = kwargs.get("options", args[1] if len(args) > 1 else None)
+            target = f"{getattr(options, 'method', '?').upper()} {getattr(options, 'url', '?')}"
+            raise UnsupportedCallError(
+                f"{target}: this call is not covered by api-recorder, and replay mode never reaches the "
+                "network. Run this test with LLAMA_STACK_TEST_INFERENCE_MODE=live, or name the server it "
+                "talks to in enable(passthrough=[...]) if it is the server under test."
+            )
+        return wrapped(*args, **kwargs)
+
+    return wrapper
 
 
 def send_test_id(recorder: Recorder) -> Any:
@@ -313,11 +337,14 @@ def refuse_raw_response(kwargs: dict[str, Any], endpoint: Endpoint) -> None:
 
 def request_body(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The call's arguments as JSON: sentinels and transport options dropped, models dumped."""
-    return {
+    body = {
         name: to_json(value)
         for name, value in kwargs.items()
         if name not in _TRANSPORT_ARGUMENTS and not _is_sentinel(value)
     }
+    if isinstance(body.get("extra_query"), dict):
+        body["extra_query"] = redact_query(body["extra_query"])
+    return body
 
 
 def to_json(value: Any) -> Any:
