@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from api_recorder.recorder import RECORDER
 from helpers import read_json
 
 pytest.importorskip("openai")
+# Inline pytester runs restore sys.modules afterwards: a resource module first imported inside an
+# inner run would be imported anew by the next one, while the SDK keeps using the old classes.
+# Import them here, once, as any application that uses them already has.
+import openai.resources.chat.completions.completions
+import openai.resources.embeddings
+import openai.resources.models  # noqa: F401
 
 INNER_TEST = """
 import os
 import openai
+import json
+
 import pytest
 
 def client():
@@ -100,3 +110,85 @@ def test_marker_recording_dir_and_flag_recording_dir(inner):
     result.assert_outcomes(passed=2)
     models = list((inner.path / "shared-recs").glob("models-*.json"))
     assert len(models) == 1
+
+
+def stale_copy(pytester, test_id, name):
+    """A recording the suite no longer makes: same test, a request nobody sends any more."""
+    source = recordings(pytester)[0]
+    document = read_json(source)
+    document["test_id"] = test_id
+    document["request"]["body"]["temperature"] = 0.123
+    target = source.parent / name
+    target.write_text(json.dumps(document))
+    return target
+
+
+def test_report_counts_calls_and_prunes_unused_recordings_only_after_a_full_green_run(inner, fake_openai):
+    inner.runpytest("--inference-mode=record", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    stale = stale_copy(inner, "suite/test_inner.py::test_capital", "stale.json")
+    orphan = stale_copy(inner, "suite/test_removed.py::test_gone", "orphan.json")
+    other_test = stale_copy(inner, "suite/test_not_run.py::test_x", "other.json")
+    inner.path.joinpath("suite", "test_not_run.py").write_text("def test_x():\n    pass\n")
+    fake_openai.stop()
+
+    deselected = inner.runpytest(
+        "--inference-mode=replay",
+        "--prune-unused",
+        "-k",
+        "capital",
+        "-p",
+        "no:cacheprovider",
+        "--ignore=suite/test_not_run.py",
+    )
+    deselected.assert_outcomes(passed=1, deselected=1)
+    deselected.stdout.fnmatch_lines(["*1 replayed, 0 recorded, 0 missing*", "*nothing deleted, because 1 test(s)*"])
+    assert stale.exists() and orphan.exists()
+
+    report_path = inner.path / "report.json"
+    result = inner.runpytest(
+        "--inference-mode=replay",
+        "--prune-unused",
+        f"--api-recorder-report={report_path}",
+        "-p",
+        "no:cacheprovider",
+        "--ignore=suite/test_not_run.py",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*api-recorder*",
+            "*2 replayed, 0 recorded, 0 missing*",
+            "*2 recording(s) in the folders this run used were never used:*",
+            "*--prune-unused: deleted 2 unused recording(s).*",
+        ]
+    )
+    assert not stale.exists() and not orphan.exists()
+    assert other_test.exists()  # its test exists and did not run: not ours to judge
+    report = read_json(report_path)
+    assert report["replayed"] == 2 and sorted(report["unused"]) == sorted([str(stale), str(orphan)])
+
+
+def test_report_adds_up_xdist_workers(inner, fake_openai):
+    inner.runpytest("--inference-mode=record", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    fake_openai.stop()
+    result = inner.runpytest_subprocess("-n", "2", "--inference-mode=replay", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*2 replayed, 0 recorded, 0 missing*"])
+
+
+def test_api_recorder_fixture_shows_mode_test_id_and_calls(inner):
+    inner.path.joinpath("suite", "test_fixture.py").write_text(
+        INNER_TEST
+        + """
+
+def test_sees_its_calls(api_recorder):
+    assert api_recorder.mode == "record"
+    assert api_recorder.test_id == "suite/test_fixture.py::test_sees_its_calls"
+    client().models.retrieve("gpt-4o")
+    client().models.retrieve("gpt-4o-mini")
+    assert [(c.label, c.outcome) for c in api_recorder.calls] == [
+        ("GET /v1/models/gpt-4o", "recorded"), ("GET /v1/models/gpt-4o-mini", "recorded")]
+"""
+    )
+    result = inner.runpytest("suite/test_fixture.py", "--inference-mode=record", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)

@@ -17,7 +17,8 @@ import pytest
 from .context import TEST_ID_ENV
 from .modes import MODE_ENV, RECORDING_DIR_ENV, Mode
 from .network import network_blocked
-from .recorder import RECORDER
+from .recorder import RECORDER, CallLog
+from .report import RunReport, write_report
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,6 +34,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="Refuse every socket to a non-loopback address during tests.",
+    )
+    group.addoption(
+        "--prune-unused",
+        action="store_true",
+        default=False,
+        help="After a run where every test passed and none was deselected, delete unused recordings.",
+    )
+    group.addoption(
+        "--api-recorder-report",
+        default=None,
+        metavar="PATH",
+        help="Write the run's recording report (JSON) here, for `api-recorder prune --unused-from`.",
     )
     group.addoption(
         "--recording-dir",
@@ -51,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if mode is not None:
         RECORDER.enable(mode, _recording_dir(config), root=config.rootpath)
         config._api_recorder_enabled = True  # type: ignore[attr-defined]
+    config.pluginmanager.register(RecordingReport(config), "api-recorder-report")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -109,3 +123,98 @@ def _apply_marker(config: pytest.Config, marker: pytest.Mark) -> None:
     if mode is None:
         mode = _session_mode(config) or Mode.REPLAY
     RECORDER.enable(mode, directory or _recording_dir(config), root=config.rootpath)
+
+
+class RecordingReport:
+    """The end-of-run summary: calls replayed, recorded, missing; recordings never used."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.report = RunReport()
+        self.ran: set[str] = set()
+        self.deselected = 0
+        self.failed = False
+        self.calls_at_start = len(RECORDER.calls)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed = True
+        if report.when == "call":
+            self.ran.add(report.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist: add up what each worker sent."""
+        data = getattr(node, "workeroutput", {}).get("api_recorder")
+        if data:
+            self.report.merge(RunReport.from_json(data))
+            self.deselected += data.get("deselected", 0)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        own = RunReport.from_calls(RECORDER.calls[self.calls_at_start :])
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["api_recorder"] = {**own.to_json(), "deselected": self.deselected}
+            return
+        self.report.merge(own)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        report = self.report
+        if not (report.replayed or report.recorded or report.missing or report.used):
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("api-recorder")
+        write(f"{report.replayed} replayed, {report.recorded} recorded, {report.missing} missing")
+        for call in report.missing_calls[:20]:
+            write(f"  missing: {call}")
+        unused = report.unused(self.ran, self.config.rootpath)
+        if unused:
+            write(f"{len(unused)} recording(s) in the folders this run used were never used:")
+            for path in unused[:20]:
+                write(f"  {path}")
+            if len(unused) > 20:
+                write(f"  ... and {len(unused) - 20} more")
+        path = self.config.getoption("--api-recorder-report", default=None)
+        if path:
+            write_report(Path(path), report, unused)
+            write(f"report written to {path}")
+        if self.config.getoption("--prune-unused", default=False):
+            self._prune(unused, exitstatus, write)
+
+    def _prune(self, unused: list[Path], exitstatus: int, write: Any) -> None:
+        if exitstatus != 0 or self.failed:
+            write("--prune-unused: nothing deleted, because not every test passed.")
+            return
+        if self.deselected:
+            write(f"--prune-unused: nothing deleted, because {self.deselected} test(s) were deselected.")
+            return
+        for path in unused:
+            path.unlink(missing_ok=True)
+            write(f"deleted {path}")
+        write(f"--prune-unused: deleted {len(unused)} unused recording(s).")
+
+
+class RecorderView:
+    """What the ``api_recorder`` fixture gives a test: the mode, its test id, the calls it made."""
+
+    def __init__(self, test_id: str) -> None:
+        self.test_id = test_id
+        self._first_call = len(RECORDER.calls)
+
+    @property
+    def mode(self) -> Mode:
+        return RECORDER.mode if RECORDER.enabled else Mode.LIVE
+
+    @property
+    def calls(self) -> list[CallLog]:
+        """Covered calls this test made so far, each with its outcome and recording file."""
+        return [call for call in RECORDER.calls[self._first_call :] if call.test_id == self.test_id]
+
+
+@pytest.fixture
+def api_recorder(request: pytest.FixtureRequest) -> RecorderView:
+    """The recorder as this test sees it: ``.mode``, ``.test_id``, ``.calls``."""
+    return RecorderView(request.node.nodeid)

@@ -100,7 +100,7 @@ class CallLog:
     """One covered call made while recording was enabled, for the pytest fixture and report."""
 
     label: str
-    outcome: str  # "replayed", "recorded" or "live"
+    outcome: str  # "replayed", "recorded" or "missing"
     test_id: str | None
     path: Path | None = None
 
@@ -272,6 +272,9 @@ class Recorder:
             self._replayed[served] = index + 1
             return recording.answer(index)
         if self.mode is Mode.REPLAY:
+            self.calls.append(
+                CallLog(key.label, "missing", key.test_id, self.store.write_folder(key.test_id) / key.filenames[0])
+            )
             raise RecordingNotFoundError(self.not_found_message(key))
         return None
 
