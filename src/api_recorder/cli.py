@@ -1,0 +1,343 @@
+"""The ``api-recorder`` command (also ``python -m api_recorder``): live with recordings.
+
+``list``, ``show``, ``verify``, ``stats``, ``normalize``, ``prune`` and ``diff``, built on typer
+and rich (``pip install 'api-recorder[cli]'``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+try:
+    import typer
+    from rich.console import Console
+    from rich.syntax import Syntax
+    from rich.table import Table
+except ImportError as missing:  # the command line is an extra
+    raise SystemExit(
+        f"api-recorder's command line needs typer and rich ({missing}): pip install 'api-recorder[cli]'"
+    ) from missing
+
+from .envelopes import normalize_ids
+from .errors import RecordingFileError, TypeNotInstalledError
+from .recorder import RECORDER
+from .storage import Recording, encode_recording, read_recording, write_atomically
+
+app = typer.Typer(
+    name="api-recorder",
+    help="Inspect, check and tidy api-recorder (and llama-stack) recording files.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(highlight=False)
+SKIPPED_FOLDERS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".hypothesis"}
+TOP_LEVEL_ORDER = ("test_id", "request", "response", "id_normalization_mapping")
+
+
+class _Summary(msgspec.Struct):
+    request: dict[str, Any]
+    response: dict[str, Any] = {}
+    test_id: str | None = None
+
+
+_decode_summary = msgspec.json.Decoder(_Summary).decode
+
+
+def find_recordings(directory: Path) -> list[Path]:
+    """Every ``*.json`` file under ``directory`` (or the file itself), hidden and tool folders aside."""
+    if directory.is_file():
+        return [directory]
+    if not directory.is_dir():
+        raise typer.BadParameter(f"{directory} is neither a folder nor a file.")
+    return sorted(
+        path
+        for path in directory.rglob("*.json")
+        if not path.name.startswith(".") and not SKIPPED_FOLDERS.intersection(path.relative_to(directory).parts)
+    )
+
+
+def summarize(path: Path) -> _Summary | None:
+    try:
+        return _decode_summary(path.read_bytes())
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+
+
+def what(request: dict[str, Any]) -> str:
+    """The endpoint (``/v1/chat/completions``) or the tool (``tavily.search``) a recording is of."""
+    if "tool_name" in request:
+        return f"{request.get('provider')}.{request.get('tool_name')}"
+    return str(request.get("endpoint") or request.get("url") or "?")
+
+
+def model_of(request: dict[str, Any]) -> str:
+    body = request.get("body")
+    return str(request.get("model") or (body.get("model") if isinstance(body, dict) else "") or "")
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+@app.command("list")
+def list_recordings(directory: Path = typer.Argument(Path("."), help="Folder to search (recursively).")) -> None:
+    """A table of recordings: file, test id, endpoint or tool, model, streamed, size."""
+    table = Table("file", "test id", "endpoint / tool", "model", "streamed", "size")
+    for path in find_recordings(directory):
+        summary = summarize(path)
+        if summary is None:
+            table.add_row(str(path), "[red]unreadable[/red]", "", "", "", human_size(path.stat().st_size))
+            continue
+        request = summary.request
+        table.add_row(
+            str(path),
+            summary.test_id or "-",
+            what(request),
+            model_of(request),
+            "yes" if summary.response.get("is_streaming") else "no",
+            human_size(path.stat().st_size),
+        )
+    console.print(table)
+
+
+def load(path: Path) -> Recording:
+    try:
+        return read_recording(path, RECORDER.rehydrator)
+    except RecordingFileError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def render_answer(recording: Recording) -> str:
+    """A person's view of the answer: streams joined into text, objects by what they hold."""
+    response = recording.response
+    error = response.error()
+    body = response.body
+    text = render_stream(body) if response.is_streaming else render_object(body)
+    if error is not None:
+        text += f"\n[error] {type(error).__name__}: {error}"
+    return text
+
+
+def render_stream(chunks: list[Any]) -> str:
+    pieces: list[str] = []
+    for chunk in chunks:
+        kind = getattr(chunk, "type", None)
+        if isinstance(kind, str):
+            if kind.endswith("output_text.delta"):
+                pieces.append(chunk.delta)
+            continue
+        for choice in getattr(chunk, "choices", None) or []:
+            delta = getattr(choice, "delta", None)
+            if delta is not None:
+                pieces.append(delta.content or "")
+                for call in delta.tool_calls or []:
+                    if call.function is not None:
+                        pieces.append(f"{call.function.name or ''}{call.function.arguments or ''}")
+            else:
+                pieces.append(getattr(choice, "text", "") or "")
+    return f"({len(chunks)} chunks)\n" + "".join(pieces)
+
+
+def render_object(body: Any) -> str:
+    if hasattr(body, "output_text"):
+        return body.output_text
+    choices = getattr(body, "choices", None)
+    if choices:
+        first = choices[0]
+        message = getattr(first, "message", None)
+        if message is not None:
+            calls = [f"\n[tool call] {c.function.name}({c.function.arguments})" for c in message.tool_calls or []]
+            return (message.content or "") + "".join(calls)
+        return getattr(first, "text", "")
+    data = getattr(body, "data", None)
+    if data and hasattr(data[0], "embedding"):
+        return f"{len(data)} embedding(s)"
+    if isinstance(body, list):
+        return "\n".join(getattr(item, "id", None) or json.dumps(_plain(item)) for item in body)
+    return json.dumps(_plain(body), indent=2, ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_unset=True, warnings=False)
+    return value
+
+
+@app.command()
+def show(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A recording file.")) -> None:
+    """The request, and a readable rendering of the response (streams joined into text)."""
+    recording = load(file)
+    console.rule(f"{what(recording.request)}  test: {recording.test_id or '-'}")
+    console.print(Syntax(json.dumps(recording.request, indent=2, ensure_ascii=False), "json", word_wrap=True))
+    console.rule("response")
+    console.print(render_answer(recording), markup=False)
+
+
+@app.command()
+def verify(directory: Path = typer.Argument(Path("."), help="Folder to check (recursively).")) -> None:
+    """Load and rehydrate every file; exit 1 listing each file that fails, and why."""
+    ok = skipped = 0
+    failures: list[tuple[Path, str]] = []
+    for path in find_recordings(directory):
+        try:
+            recording = read_recording(path, RECORDER.rehydrator)
+            for response in recording.responses:
+                response.body  # noqa: B018 - rebuilding is the check
+                response.error()
+            ok += 1
+        except TypeNotInstalledError as exc:
+            skipped += 1
+            console.print(f"[yellow]skipped[/yellow] {path}: {str(exc).split(': ', 1)[-1]}", markup=True)
+        except RecordingFileError as exc:
+            failures.append((path, str(exc).removeprefix(f"{path}: ")))
+    if failures:
+        table = Table("file", "why it fails", title="recordings that fail")
+        for path, reason in failures:
+            table.add_row(str(path), reason)
+        console.print(table)
+    console.print(f"{ok} ok, {skipped} skipped (types not installed), {len(failures)} failed")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def stats(directory: Path = typer.Argument(Path("."), help="Folder to count (recursively).")) -> None:
+    """Counts and sizes by endpoint or tool, by model, and by test file."""
+    groups: dict[str, dict[str, list[int]]] = {"endpoint / tool": {}, "model": {}, "test file": {}}
+    for path in find_recordings(directory):
+        summary = summarize(path)
+        if summary is None:
+            continue
+        size = path.stat().st_size
+        keys = {
+            "endpoint / tool": what(summary.request),
+            "model": model_of(summary.request) or "-",
+            "test file": (summary.test_id or "-").split("::", 1)[0],
+        }
+        for group, key in keys.items():
+            counts = groups[group].setdefault(key, [0, 0])
+            counts[0] += 1
+            counts[1] += size
+    for group, rows in groups.items():
+        table = Table(group, "recordings", "size")
+        for key, (count, size) in sorted(rows.items(), key=lambda item: -item[1][0]):
+            table.add_row(key, str(count), human_size(size))
+        console.print(table)
+
+
+def canonical_form(path: Path) -> bytes | None:
+    """The bytes api-recorder would write for this recording: ids and timestamps normalized,
+    keys in llama-stack's order, two-space indent, newline at the end. None if not a recording."""
+    try:
+        document = msgspec.json.decode(path.read_bytes())
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if not (isinstance(document, dict) and isinstance(document.get("response"), dict) and "request" in document):
+        return None
+    stem = path.stem
+    request_hash = stem.split("-")[1] if stem.startswith("models-") else stem
+    normalized_id = f"rec-{request_hash[:12]}"
+    for response in [document["response"], *(document.get("more_responses") or [])]:
+        if isinstance(response, dict):
+            for envelope in _envelopes(response.get("body")):
+                normalize_ids(envelope["__data__"], normalized_id)
+    document.setdefault("id_normalization_mapping", {})
+    ordered = {key: document[key] for key in TOP_LEVEL_ORDER if key in document}
+    ordered.update({key: value for key, value in document.items() if key not in ordered})
+    return encode_recording(ordered)
+
+
+def _envelopes(body: Any) -> Iterator[dict[str, Any]]:
+    items = body if isinstance(body, list) else [body]
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("__data__"), dict) and "__type__" in item:
+            yield item
+
+
+@app.command()
+def normalize(
+    directory: Path = typer.Argument(Path("."), help="Folder to rewrite (recursively)."),
+    check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 if anything would change."),
+) -> None:
+    """Rewrite files into the canonical form (ids, timestamps, key order, indent); idempotent."""
+    changed = []
+    for path in find_recordings(directory):
+        canonical = canonical_form(path)
+        if canonical is None or canonical == path.read_bytes():
+            continue
+        changed.append(path)
+        if not check:
+            write_atomically(path, canonical)
+    verb = "would change" if check else "rewrote"
+    for path in changed:
+        console.print(f"{verb} {path}")
+    console.print(f"{len(changed)} file(s) {verb}" if changed else "every recording is in canonical form")
+    if check and changed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def prune(
+    directory: Path = typer.Argument(Path("."), help="Only files under this folder are deleted."),
+    unused_from: Path = typer.Option(
+        ..., "--unused-from", exists=True, dir_okay=False, help="A report written by pytest --api-recorder-report."
+    ),
+) -> None:
+    """Delete the recordings a previous run reported unused."""
+    report = json.loads(unused_from.read_text())
+    root = directory.resolve()
+    deleted = 0
+    for name in report.get("unused", []):
+        path = Path(name).resolve()
+        if root not in path.parents or not path.is_file():
+            continue
+        path.unlink()
+        deleted += 1
+        console.print(f"deleted {path}")
+    console.print(f"{deleted} unused recording(s) deleted")
+
+
+@app.command()
+def diff(
+    file_a: Path = typer.Argument(..., exists=True, dir_okay=False),
+    file_b: Path = typer.Argument(..., exists=True, dir_okay=False),
+) -> None:
+    """Differences between two recordings: request first, then the rendered response."""
+    first, second = load(file_a), load(file_b)
+    sections = [
+        ("request", _json_lines(first.request), _json_lines(second.request)),
+        ("response", render_answer(first).splitlines(), render_answer(second).splitlines()),
+    ]
+    same = True
+    for title, left, right in sections:
+        lines = list(difflib.unified_diff(left, right, str(file_a), str(file_b), lineterm=""))
+        console.rule(title)
+        if lines:
+            same = False
+            console.print(Syntax("\n".join(lines), "diff", word_wrap=True))
+        else:
+            console.print("identical")
+    if not same:
+        raise typer.Exit(1)
+
+
+def _json_lines(value: Any) -> list[str]:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "canonical_form", "main"]
