@@ -35,7 +35,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(highlight=False)
+
+
+class _Console:
+    """rich's Console, made when first used: it reads the terminal width (or COLUMNS) then."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(Console(highlight=False), name)
+
+
+console = _Console()
 SKIPPED_FOLDERS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".hypothesis"}
 TOP_LEVEL_ORDER = ("test_id", "request", "response", "id_normalization_mapping")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import re
 import sys
 from typing import Any
 
@@ -194,22 +195,90 @@ class Rehydrator:
         try:
             return cls.model_validate_json(bytes(data))
         except ValueError as strict_error:
-            # The SDK accepts answers that its own types reject (``created: null``, ``object: ""``);
-            # its lenient ``construct`` builds the same nested classes without validating.
-            fields = _decode_any(data)
-            construct = getattr(cls, "construct", None)
-            if isinstance(fields, dict) and construct is not None and _is_sdk_lenient(cls):
-                try:
-                    return construct(**fields)
-                except Exception as construct_error:
-                    raise RecordingFileError(
-                        f"{source}: the data of {name!r} cannot be rebuilt ({construct_error!r}); re-record it."
-                    ) from construct_error
-            raise RecordingFileError(
-                f"{source}: the data of {name!r} does not validate: {_first_error(strict_error)}. "
-                "The class changed since the recording was written; re-record it "
-                "(LLAMA_STACK_TEST_INFERENCE_MODE=record)."
-            ) from strict_error
+            if not _is_sdk_lenient(cls):
+                raise RecordingFileError(
+                    f"{source}: the data of {name!r} does not validate: {_first_error(strict_error)}. "
+                    "The class changed since the recording was written; re-record it "
+                    "(LLAMA_STACK_TEST_INFERENCE_MODE=record)."
+                ) from strict_error
+            return _build_leniently(cls, _decode_any(data), strict_error, name, source)
+
+
+def _build_leniently(cls: Any, fields: Any, error: Any, name: str, source: object) -> Any:
+    """What the SDK does with an answer its own types reject (``created: null``, ``object: ""``).
+
+    The SDK keeps such values as they came. Fast path: validate a copy in which each rejected value
+    is replaced by one the type accepts, then put the recorded values back where they were. When a
+    rejection cannot be repaired that way, the SDK's own (slow, recursive) ``construct`` builds it.
+    """
+    if not isinstance(fields, dict):
+        raise RecordingFileError(f"{source}: the data of {name!r} is not an object; re-record it.")
+    repairs = _repairs(error, fields)
+    if repairs is not None:
+        repaired = _with_values(fields, [(loc, placeholder) for loc, placeholder, _ in repairs])
+        try:
+            built = cls.model_validate(repaired)
+            for loc, _, recorded in repairs:
+                _put_back(built, loc, recorded)
+            return built
+        except (ValueError, LookupError, AttributeError, TypeError):
+            pass
+    try:
+        return cls.construct(**fields)
+    except Exception as construct_error:
+        raise RecordingFileError(
+            f"{source}: the data of {name!r} cannot be rebuilt ({construct_error!r}); re-record it."
+        ) from construct_error
+
+
+_PLACEHOLDERS = {"int_type": 0, "int_parsing": 0, "float_type": 0.0, "string_type": "", "bool_type": False}
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _repairs(error: Any, fields: dict[str, Any]) -> list[tuple[tuple[Any, ...], Any, Any]] | None:
+    """(location, accepted placeholder, recorded value) for each rejection, or None if one cannot be."""
+    repairs = []
+    for item in error.errors():
+        loc, kind = tuple(item.get("loc", ())), item.get("type")
+        if kind == "literal_error":
+            match = _QUOTED.search(str(item.get("ctx", {}).get("expected", "")))
+            if match is None:
+                return None
+            placeholder: Any = match.group(1)
+        elif kind in _PLACEHOLDERS:
+            placeholder = _PLACEHOLDERS[kind]
+        else:
+            return None
+        try:
+            recorded = _value_at(fields, loc)
+        except (LookupError, TypeError):
+            return None
+        repairs.append((loc, placeholder, recorded))
+    return repairs
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        data = data[part]
+    return data
+
+
+def _with_values(data: Any, replacements: list[tuple[tuple[Any, ...], Any]]) -> Any:
+    copy = msgspec.json.decode(msgspec.json.encode(data))
+    for loc, value in replacements:
+        _value_at(copy, loc[:-1])[loc[-1]] = value
+    return copy
+
+
+def _put_back(built: Any, loc: tuple[Any, ...], recorded: Any) -> None:
+    parent = built
+    for part in loc[:-1]:
+        parent = parent[part] if isinstance(part, int) else getattr(parent, part)
+    last = loc[-1]
+    if isinstance(parent, (list, dict)):
+        parent[last] = recorded
+    else:
+        parent.__dict__[last] = recorded
 
 
 def _is_sdk_lenient(cls: type) -> bool:
