@@ -14,12 +14,21 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import msgspec
+
 REDACTED = "<redacted>"
 SECRET_FIELD = re.compile(
     r"^(x[-_])?(api[-_]?key|apikey|secret|client[-_]secret|(access|refresh|auth|id|session)?[-_]?token"
     r"|password|passwd|authorization|credentials?)$",
     re.IGNORECASE,
 )
+SECRET_FIELD_IN_JSON = re.compile(
+    r'"(x[-_])?(api[-_]?key|apikey|secret|client[-_]secret|(access|refresh|auth|id|session)?[-_]?token'
+    r'|password|passwd|authorization|credentials?)"\s*:\s*"',
+    re.IGNORECASE,
+)
+FIELD_MARKERS = ('key"', 'secret"', 'token"', 'password"', 'passwd"', 'authorization"', "credential")
+VALUE_MARKERS = ("sk-", "tvly-", "bearer")
 SECRET_VALUES = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),  # OpenAI keys (sk-..., sk-proj-...)
     re.compile(r"\btvly-[A-Za-z0-9_\-]{10,}"),  # Tavily keys
@@ -31,22 +40,44 @@ class Redactor:
     """Scrubs requests and responses; built from the user's ``redact=[...]`` rules plus defaults."""
 
     def __init__(self, rules: Iterable[str | re.Pattern[str] | Callable[[Any], Any]] = ()) -> None:
-        self.patterns: list[re.Pattern[str]] = list(SECRET_VALUES)
+        self.user_patterns: list[re.Pattern[str]] = []
         self.functions: list[Callable[[Any], Any]] = []
         for rule in rules:
             if isinstance(rule, (str, re.Pattern)):
-                self.patterns.append(re.compile(rule))
+                self.user_patterns.append(re.compile(rule))
             elif callable(rule):
                 self.functions.append(rule)
             else:
                 raise TypeError(f"redact rules are regexes or callables, not {type(rule).__name__}: {rule!r}")
 
     def scrub(self, value: Any) -> Any:
-        """``value`` (JSON data) with credentials replaced by ``<redacted>``, then the user's callables."""
-        value = self._scrub(value)
+        """``value`` (JSON data) with credentials replaced by ``<redacted>``, then the user's callables.
+
+        The structure is walked only when its JSON text shows something to scrub: a 200-chunk
+        stream is checked by a few regex scans in C rather than string by string in Python.
+        """
+        if self._might_hold_secrets(value):
+            value = self._scrub(value)
         for function in self.functions:
             value = function(value)
         return value
+
+    @property
+    def patterns(self) -> list[re.Pattern[str]]:
+        return [*SECRET_VALUES, *self.user_patterns]
+
+    def _might_hold_secrets(self, value: Any) -> bool:
+        """A few substring tests first (fast), the regexes only where those hit."""
+        try:
+            text = _encode(value).decode("utf-8")
+        except (TypeError, msgspec.EncodeError):
+            return True
+        lowered = text.lower()
+        if any(marker in lowered for marker in FIELD_MARKERS) and SECRET_FIELD_IN_JSON.search(text):
+            return True
+        if any(marker in lowered for marker in VALUE_MARKERS) and any(p.search(text) for p in SECRET_VALUES):
+            return True
+        return any(pattern.search(text) for pattern in self.user_patterns)
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -68,6 +99,9 @@ class Redactor:
             [(name, REDACTED if _is_secret_parameter(name) else value) for name, value in parse_qsl(parts.query)]
         )
         return self._scrub(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def _is_secret_field(name: Any, value: Any) -> bool:

@@ -74,8 +74,12 @@ class RecordedResponse:
         if self._body is not _UNSET:
             yield from self._body
             return
-        for index, raw in enumerate(self.raw_body):
-            yield self._rebuild(raw, f"{self.source} (chunk {index})")
+        chunks = self.rehydrator.envelopes(self.raw_body, source=self.source)
+        while True:
+            try:
+                yield self._with_versions(lambda: next(chunks))
+            except StopIteration:
+                return
 
     @property
     def body(self) -> Any:
@@ -88,8 +92,12 @@ class RecordedResponse:
         return self._body
 
     def _rebuild(self, raw: Any, source: str) -> Any:
+        return self._with_versions(lambda: self.rehydrator.envelope(raw, source=source))
+
+    def _with_versions(self, rebuild: Any) -> Any:
+        """Rebuild, adding to a failure which SDK version wrote the file and which is installed."""
         try:
-            return self.rehydrator.envelope(raw, source=source)
+            return rebuild()
         except RecordingFileError as exc:
             if self.recorded_with is None or "recorded with openai" in str(exc):
                 raise

@@ -1,0 +1,13 @@
+"""Every benchmark, one command: ``python bench/run.py`` (replay speed, then start-up cost)."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+if __name__ == "__main__":
+    runpy.run_path(str(HERE / "replay.py"), run_name="__main__")
+    print()
+    runpy.run_path(str(HERE / "startup.py"), run_name="__main__")
