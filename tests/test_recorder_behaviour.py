@@ -10,6 +10,7 @@ import threading
 import pytest
 
 import api_recorder
+import scenarios
 from api_recorder.hashing import inference_hash
 from api_recorder.recorder import RECORDER
 from helpers import read_json, recordings_in
@@ -222,19 +223,7 @@ def test_a_conversation_passing_answers_back_replays(workdir, fake_openai):
 
     def conversation(client):
         messages = [{"role": "user", "content": "Search for Paris"}]
-        tools = [
-            {
-                "type": "function",
-                "function": {
-                    "name": "search",
-                    "parameters": {
-                        "type": "object",
-                        "properties": {"query": {"type": "string"}},
-                        "required": ["query"],
-                    },
-                },
-            }
-        ]
+        tools = scenarios.TOOLS
         first = client.chat.completions.create(model="gpt-4o", messages=messages, tools=tools)
         call = first.choices[0].message.tool_calls[0]
         messages += [

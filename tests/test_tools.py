@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 import api_recorder
+import scenarios
 from helpers import read_json, recordings_in
 
 pytest.importorskip("tavily")
@@ -108,19 +109,7 @@ def test_agent_loop_replays_whole(workdir, fake_openai, fake_tavily):
     """A chat asks for a search, Tavily answers, a second chat uses the answer."""
 
     def agent(openai_client, tavily_client):
-        tools = [
-            {
-                "type": "function",
-                "function": {
-                    "name": "web_search",
-                    "parameters": {
-                        "type": "object",
-                        "properties": {"query": {"type": "string"}},
-                        "required": ["query"],
-                    },
-                },
-            }
-        ]
+        tools = scenarios.TOOLS
         messages = [{"role": "user", "content": "How many experts does Llama 4 Maverick have?"}]
         first = openai_client.chat.completions.create(model="gpt-4o", messages=messages, tools=tools)
         call = first.choices[0].message.tool_calls[0]

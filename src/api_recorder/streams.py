@@ -35,17 +35,22 @@ class ReplayedHTTPResponse:
         self.is_closed = True
 
 
+def _start_replay(stream: Any, chunks: Iterable[Any], error: BaseException | None) -> None:
+    """The state the SDK's stream classes expect, minus the HTTP connection there never was."""
+    stream.response = ReplayedHTTPResponse()
+    stream._cast_to = object
+    stream._client = None
+    stream._options = None
+    stream._chunks = chunks
+    stream._error = error
+    stream._iterator = stream.__stream__()
+
+
 class ReplayStream(Stream[Any]):
     """A recorded stream played back: iteration, context manager and close() as the SDK's."""
 
     def __init__(self, chunks: Iterable[Any], *, error: BaseException | None = None) -> None:
-        self.response = ReplayedHTTPResponse()  # type: ignore[assignment]
-        self._cast_to = object
-        self._client = None  # type: ignore[assignment]
-        self._options = None
-        self._chunks = chunks
-        self._error = error
-        self._iterator = self.__stream__()
+        _start_replay(self, chunks, error)
 
     def __stream__(self) -> Iterator[Any]:
         for chunk in self._chunks:
@@ -63,13 +68,7 @@ class ReplayAsyncStream(AsyncStream[Any]):
     """The async twin of :class:`ReplayStream`."""
 
     def __init__(self, chunks: Iterable[Any], *, error: BaseException | None = None) -> None:
-        self.response = ReplayedHTTPResponse()  # type: ignore[assignment]
-        self._cast_to = object
-        self._client = None  # type: ignore[assignment]
-        self._options = None
-        self._chunks = chunks
-        self._error = error
-        self._iterator = self.__stream__()
+        _start_replay(self, chunks, error)
 
     async def __stream__(self) -> AsyncIterator[Any]:
         for chunk in self._chunks:

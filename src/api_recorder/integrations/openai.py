@@ -273,31 +273,25 @@ class ParseResource(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:
         call = self._self_call
-        parser = options.get("post_parser") if isinstance(options, Mapping) else None
-        if call.canned_answer is not None:
-            raw = call.canned_answer
-        else:
-            raw = self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
-            call.raw_answer = raw
-        return parser(raw) if callable(parser) else raw
+        if call.canned_answer is None:
+            call.raw_answer = self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
+        return _parsed(call.canned_answer or call.raw_answer, options)
 
 
-class AsyncParseResource(wrapt.ObjectProxy):  # type: ignore[misc]
+class AsyncParseResource(ParseResource):
     """The async twin of :class:`ParseResource`."""
 
-    def __init__(self, resource: Any, call: OpenAICall) -> None:
-        super().__init__(resource)
-        self._self_call = call
-
-    async def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:
+    async def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         call = self._self_call
-        parser = options.get("post_parser") if isinstance(options, Mapping) else None
-        if call.canned_answer is not None:
-            raw = call.canned_answer
-        else:
-            raw = await self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
-            call.raw_answer = raw
-        return parser(raw) if callable(parser) else raw
+        if call.canned_answer is None:
+            call.raw_answer = await self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
+        return _parsed(call.canned_answer or call.raw_answer, options)
+
+
+def _parsed(raw: Any, options: Any) -> Any:
+    """What ``parse()`` returns: the raw answer through the SDK's own post-parser."""
+    parser = options.get("post_parser") if isinstance(options, Mapping) else None
+    return parser(raw) if callable(parser) else raw
 
 
 class AsyncPageRequest:
