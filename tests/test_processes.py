@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -286,3 +287,26 @@ def test_threads_writing_one_file_while_others_read_it(workdir, fake_openai):
             thread.join()
     assert errors == []
     assert recordings_in(workdir) == [path]
+
+
+@pytest.mark.parametrize("kind", ["httpx2", "httpx", "httpx-async", "requests"])
+def test_opted_in_http_clients_send_the_test_id(kind, fake_openai):
+    url = fake_openai.url + "/models"
+    with api_recorder.test_context("tests/h/test_http.py::test_x"):
+        if kind == "httpx-async":
+            import httpx
+
+            async def call():
+                async with api_recorder.propagate_test_id(httpx.AsyncClient()) as client:
+                    await client.get(url)
+
+            asyncio.run(call())
+        elif kind == "requests":
+            import requests
+
+            api_recorder.propagate_test_id(requests.Session()).get(url, timeout=10)
+        else:
+            module = __import__(kind)
+            with api_recorder.propagate_test_id(module.Client()) as client:
+                client.get(url)
+    assert fake_openai.last_request.headers["x-api-recorder-test-id"] == "tests/h/test_http.py::test_x"

@@ -23,7 +23,7 @@ from .errors import (
     UnsupportedCallError,
 )
 from .hashing import Normalizer
-from .middleware import TestIdMiddleware, WSGITestIdMiddleware
+from .middleware import TestIdMiddleware, WSGITestIdMiddleware, propagate_test_id
 from .modes import Mode
 from .recorder import RECORDER
 from .storage import Recording, read_recording
@@ -47,6 +47,7 @@ __all__ = [
     "disable",
     "enable",
     "load_recording",
+    "propagate_test_id",
     "recording",
     "register_type",
     "test_context",

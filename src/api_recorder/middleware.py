@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from .context import test_id_from_headers
+import wrapt
+
+from .context import TEST_ID_HEADER, test_id_from_headers
 from .recorder import RECORDER
 
 Scope = MutableMapping[str, Any]
@@ -59,3 +61,42 @@ class WSGITestIdMiddleware:
         with RECORDER.test_ids.scope(test_id, process_wide=False):
             # Materialize the body inside the scope: a lazy iterable would run after it ends.
             return list(self.app(environ, start_response))
+
+
+def propagate_test_id(client: Any) -> Any:
+    """Make an HTTP client you call a server with send the current test id on every request.
+
+    Works with ``httpx``/``httpx2`` clients (sync or async: an event hook) and ``requests``
+    sessions (their ``request`` method is wrapped). OpenAI SDK clients need nothing: they send it
+    by themselves. Returns the client.
+    """
+    hooks = getattr(client, "event_hooks", None)
+    if isinstance(hooks, dict):
+        is_async = type(client).__name__.startswith("Async")
+        hooks.setdefault("request", []).append(_async_header_hook if is_async else _header_hook)
+        client.event_hooks = hooks
+        return client
+    if callable(getattr(client, "request", None)) and hasattr(client, "headers"):
+        client.request = wrapt.FunctionWrapper(client.request, _with_test_id_header)
+        return client
+    raise TypeError(
+        f"propagate_test_id supports httpx/httpx2 clients and requests sessions, not {type(client).__name__}; "
+        "send api_recorder.test_id_headers() with your requests instead."
+    )
+
+
+def _header_hook(request: Any) -> None:
+    test_id = RECORDER.current_test_id()
+    if test_id:
+        request.headers[TEST_ID_HEADER] = test_id
+
+
+async def _async_header_hook(request: Any) -> None:
+    _header_hook(request)
+
+
+def _with_test_id_header(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    test_id = RECORDER.current_test_id()
+    if test_id:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), TEST_ID_HEADER: test_id}
+    return wrapped(*args, **kwargs)
