@@ -63,12 +63,13 @@ def activate():
     remove_finder()
     try:
         import api_recorder
+        from api_recorder.recorder import RECORDER
 
+        if RECORDER.enabled:  # already set up (by the pytest plugin, with its flags): keep that
+            return
         api_recorder.enable()
         test_id = os.environ.get("API_RECORDER_TEST_ID")
         if test_id:
-            from api_recorder.recorder import RECORDER
-
             RECORDER.test_ids.fallback = test_id
     except Exception as exc:
         warn(f"could not activate recording ({exc!r}); this process runs unrecorded")

@@ -436,3 +436,13 @@ def test_block_network_flag_refuses_non_loopback_sockets(pytester):
     unblocked = pytester.runpytest("-p", "no:cacheprovider", "-k", "remote")
     unblocked.assert_outcomes(failed=1)
     assert RECORDER.enabled is False
+
+
+def test_a_failed_model_list_replays_its_error(workdir, fake_openai):
+    client = fake_openai.client()
+    fake_openai.fail_next(500, message="models are down")
+    with api_recorder.recording("record"), pytest.raises(openai.InternalServerError):
+        client.models.list()
+    fake_openai.stop()
+    with api_recorder.recording("replay"), pytest.raises(openai.InternalServerError, match="models are down"):
+        client.models.list()

@@ -310,3 +310,21 @@ def test_opted_in_http_clients_send_the_test_id(kind, fake_openai):
             with api_recorder.propagate_test_id(module.Client()) as client:
                 client.get(url)
     assert fake_openai.last_request.headers["x-api-recorder-test-id"] == "tests/h/test_http.py::test_x"
+
+
+def test_auto_activation_leaves_the_pytest_plugins_settings_alone(pytester, fake_openai, monkeypatch):
+    """The env var says record, the flag says replay: the flag wins even if openai is imported late."""
+    monkeypatch.setenv("LLAMA_STACK_TEST_INFERENCE_MODE", "record")
+    monkeypatch.setenv("FAKE_OPENAI_URL", fake_openai.url)
+    pytester.makepyfile(
+        test_late="""
+def test_late_import():
+    import os, openai, pytest, api_recorder
+    client = openai.OpenAI(base_url=os.environ["FAKE_OPENAI_URL"], api_key="sk-test", max_retries=0)
+    with pytest.raises(api_recorder.RecordingNotFoundError):
+        client.models.retrieve("gpt-4o")
+"""
+    )
+    result = pytester.runpytest_subprocess("--inference-mode=replay", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert fake_openai.request_count == 0

@@ -255,7 +255,7 @@ class OpenAICall:
         return page
 
     def filename_for(self, body: Any) -> str:
-        if self.endpoint.answer == "page":
+        if self.endpoint.answer == "page" and body is not None:  # a failed model list has no models
             return f"models-{self.key.hash}-{model_ids_digest(body)}.json"
         return f"{self.key.hash}.json"
 
