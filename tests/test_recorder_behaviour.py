@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -278,6 +279,21 @@ def test_a_stream_abandoned_early_is_recorded_whole(workdir, fake_openai):
         replayed = list(ask(client, stream=True, max_tokens=20))
     assert len(replayed) == 22
     assert [c.choices[0].delta for c in replayed[:2]] == [c.choices[0].delta for c in first_two]
+
+
+def test_an_async_stream_abandoned_early_is_recorded_whole(workdir, fake_openai):
+    async def abandon():
+        async with fake_openai.async_client() as client:
+            stream = await ask(client, stream=True, max_tokens=20)
+            async with stream:
+                first = await stream.__anext__()
+            return first
+
+    with api_recorder.recording("record"):
+        first = asyncio.run(abandon())
+    assert first.choices[0].delta.role == "assistant"
+    (path,) = recordings_in(workdir)
+    assert len(read_json(path)["response"]["body"]) == 22
 
 
 def test_a_stream_helper_left_early_is_recorded_whole(workdir, fake_openai):

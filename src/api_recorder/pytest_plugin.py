@@ -60,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "api_recording(mode=None, recording_dir=None): record or replay this test's API calls in "
         "the given mode and folder.",
     )
+    RECORDER.keep_call_log = True
     mode = _session_mode(config)
     if mode is not None:
         RECORDER.enable(mode, _recording_dir(config), root=config.rootpath)

@@ -118,7 +118,8 @@ class Recorder:
         self.normalizers: list[Normalizer] = []
         self.passthrough: list[str] = []
         self.redactor = Redactor()
-        self.calls: list[CallLog] = []
+        self.calls: list[CallLog] = []  # kept only while a test runner asks (keep_call_log)
+        self.keep_call_log = False
         self._live_ids: dict[str, str] = {}
         self._answers: dict[str, list[dict[str, Any]]] = {}  # this test's answers, by request hash
         self._answers_test_id: str | None = None
@@ -266,17 +267,20 @@ class Recorder:
             return None
         recording = self.find(key)
         if recording is not None:
-            self.calls.append(CallLog(key.label, "replayed", key.test_id, recording.path))
+            self._log(key, "replayed", recording.path)
             served = (key.test_id, key.hash)
             index = self._replayed.get(served, 0)
             self._replayed[served] = index + 1
             return recording.answer(index)
         if self.mode is Mode.REPLAY:
-            self.calls.append(
-                CallLog(key.label, "missing", key.test_id, self.store.write_folder(key.test_id) / key.filenames[0])
-            )
+            self._log(key, "missing", self.store.write_folder(key.test_id) / key.filenames[0])
             raise RecordingNotFoundError(self.not_found_message(key))
         return None
+
+    def _log(self, key: RequestKey, outcome: str, path: Path | None) -> None:
+        """Note a call for the pytest report; a long-running server keeps no such log."""
+        if self.keep_call_log:
+            self.calls.append(CallLog(key.label, outcome, key.test_id, path))
 
     def find(self, key: RequestKey) -> Recording | None:
         for pattern in key.globs:
@@ -314,7 +318,7 @@ class Recorder:
             document["more_responses"] = answers[1:]
         path = self.store.write_folder(key.test_id) / call.filename_for(body)
         write_atomically(path, encode_recording(document))
-        self.calls.append(CallLog(key.label, "recorded", key.test_id, path))
+        self._log(key, "recorded", path)
         return path
 
     def _response_document(
