@@ -2,7 +2,7 @@
 
 Replayed streams subclass the SDK's own ``Stream``/``AsyncStream``, so ``isinstance`` checks and
 the SDK's helpers built on them (``chat.completions.stream()``, ``responses.stream()``,
-``get_final_completion()``, ``text_deltas``...) work unchanged. Recording streams are transparent
+``get_final_completion()``, ``get_final_response()``...) work unchanged. Recording streams are transparent
 proxies of the live stream: the caller sees every chunk when it arrives, and the recording is
 written once, whole, when the stream ends; a stream closed early is read to its end first, so a
 recording is never half a stream. An error in the middle of a stream is recorded after the chunks
