@@ -13,12 +13,14 @@ import inspect
 import os
 import shlex
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 import wrapt
 
 from .context import TestIdentity
@@ -39,6 +41,8 @@ from .recorded_errors import describe_error
 from .redaction import Redactor
 from .storage import Recording, RecordingStore, encode_recording, read_recording, write_atomically
 
+MAX_LIVE_IDS = 10_000
+
 
 @dataclass
 class RequestKey:
@@ -51,6 +55,7 @@ class RequestKey:
     model: str | None = None
     filenames: list[str] = field(default_factory=list)  # lookup order; the first is written
     globs: list[str] = field(default_factory=list)  # model lists: models-<hash>-*.json, merged
+    shared: bool = False  # no test id in the hash: written to the recording dir, found from any test
 
     def __post_init__(self) -> None:
         if not self.filenames:
@@ -61,6 +66,7 @@ class Call(Protocol):
     """One intercepted call, as an integration describes it to the recorder."""
 
     key: RequestKey
+    normalizes_ids: bool  # API answers get stable ids; a tool's own results are stored as they are
 
     def replay(self, recording: Recording) -> Any:
         """What the SDK would have returned, built from a recording (may be awaitable)."""
@@ -76,6 +82,13 @@ class Call(Protocol):
 
     def is_recordable_error(self, error: Exception) -> bool:
         """Whether ``error`` is an answer worth replaying (an API error), not a bug of the caller."""
+
+    def answer_despite(self, error: Exception) -> Any:
+        """An answer that arrived before ``error`` was raised on the caller's side, or None.
+
+        ``parse()`` gets the completion, then the SDK's parser may refuse it: the completion is
+        recorded, and replay runs the parser again, which raises the same error.
+        """
 
 
 @dataclass(frozen=True)
@@ -120,10 +133,10 @@ class Recorder:
         self.redactor = Redactor()
         self.calls: list[CallLog] = []  # kept only while a test runner asks (keep_call_log)
         self.keep_call_log = False
-        self._live_ids: dict[str, str] = {}
-        self._answers: dict[str, list[dict[str, Any]]] = {}  # this test's answers, by request hash
-        self._answers_test_id: str | None = None
+        self._live_ids: dict[str, str] = {}  # live id -> stored id, the most recent MAX_LIVE_IDS
+        self._recorded: set[tuple[str | None, str]] = set()  # (test id, hash) written since enable()
         self._replayed: dict[tuple[str | None, str], int] = {}  # how often each recording was served
+        self._lock = threading.Lock()
         self.integrations: list[Integration] = [
             builtin_integration("openai", "api_recorder.integrations.openai"),
             builtin_integration("tavily", "api_recorder.integrations.tavily"),
@@ -156,8 +169,11 @@ class Recorder:
             self.normalizers = list(normalizers)
         if redact is not None:
             self.redactor = Redactor(redact)
-        self.passthrough = list(passthrough) if passthrough is not None else passthrough_from_env()
-        self._answers.clear()
+        if passthrough is not None:
+            self.passthrough = list(passthrough)
+        elif not self.passthrough:
+            self.passthrough = passthrough_from_env()
+        self._recorded.clear()
         self._replayed.clear()
         self.enabled = True
         for integration in self.integrations:
@@ -258,19 +274,23 @@ class Recorder:
         return await _resolved(call.capture(result, self._saver(call)))
 
     def _save_error(self, call: Call, error: Exception) -> None:
-        if call.is_recordable_error(error):
+        answer = call.answer_despite(error)
+        if answer is not None:
+            self.save(call, answer, False)
+        elif call.is_recordable_error(error):
             self.save(call, None, False, error=error)
 
     def lookup(self, key: RequestKey) -> Recording | None:
         """The recording to replay, None if the call must be made, or RecordingNotFoundError."""
         if self.mode is Mode.RECORD:
             return None
+        served = (key.test_id, key.hash)
         recording = self.find(key)
         if recording is not None:
             self._log(key, "replayed", recording.path)
-            served = (key.test_id, key.hash)
-            index = self._replayed.get(served, 0)
-            self._replayed[served] = index + 1
+            with self._lock:
+                index = self._replayed.get(served, 0)
+                self._replayed[served] = index + 1
             return recording.answer(index)
         if self.mode is Mode.REPLAY:
             self._log(key, "missing", self.store.write_folder(key.test_id) / key.filenames[0])
@@ -290,10 +310,10 @@ class Recorder:
         path = self.store.find(key.filenames, key.test_id)
         return read_recording(path, self.rehydrator) if path is not None else None
 
-    def _saver(self, call: Call) -> Callable[..., Path]:
-        def save(body: Any, is_streaming: bool, error: Exception | None = None) -> Path:
+    def _saver(self, call: Call) -> Callable[..., Path | None]:
+        def save(body: Any, is_streaming: bool, error: Exception | None = None) -> Path | None:
             if error is not None and not call.is_recordable_error(error):
-                error = None
+                return None  # cut short by something that is not an answer: record nothing, not half
             return self.save(call, body, is_streaming, error=error)
 
         return save
@@ -305,32 +325,33 @@ class Recorder:
         order (``more_responses``); equal answers leave the plain single-answer layout.
         """
         key = call.key
-        response = self._response_document(key, body, is_streaming, error)
-        answers = self._answers_of_this_test(key)
-        answers.append(response)
-        document: dict[str, Any] = {
-            "test_id": key.test_id,
-            "request": key.request,
-            "response": answers[0],
-            "id_normalization_mapping": {},
-        }
-        if any(answer != answers[0] for answer in answers[1:]):
-            document["more_responses"] = answers[1:]
-        path = self.store.write_folder(key.test_id) / call.filename_for(body)
-        write_atomically(path, encode_recording(document))
+        response = self._response_document(call, body, is_streaming, error)
+        folder = self.store.recording_dir if key.shared else self.store.write_folder(key.test_id)
+        path = folder / call.filename_for(body)
+        with self._lock:
+            answers = [*self._earlier_answers(key, path), response]
+            document: dict[str, Any] = {
+                "test_id": None if key.shared else key.test_id,
+                "request": key.request,
+                "response": answers[0],
+                "id_normalization_mapping": {},
+            }
+            if any(answer != answers[0] for answer in answers[1:]):
+                document["more_responses"] = answers[1:]
+            write_atomically(path, encode_recording(document))
+            self._recorded.add((key.test_id, key.hash))
         self._log(key, "recorded", path)
         return path
 
-    def _response_document(
-        self, key: RequestKey, body: Any, is_streaming: bool, error: Exception | None
-    ) -> dict[str, Any]:
-        normalized_id = f"rec-{key.hash[:12]}"
+    def _response_document(self, call: Call, body: Any, is_streaming: bool, error: Exception | None) -> dict[str, Any]:
+        normalized_id = f"rec-{call.key.hash[:12]}"
         items = body if is_streaming else [body]
         dumped = [dump_object(item) for item in items]
-        for envelope in dumped:
-            self._remember_live_id(envelope, normalized_id)
-            if isinstance(envelope, dict) and "__data__" in envelope:
-                normalize_ids(envelope["__data__"], normalized_id)
+        if call.normalizes_ids:
+            for envelope in dumped:
+                if isinstance(envelope, dict) and isinstance(envelope.get("__data__"), dict):
+                    self._remember_live_id(envelope["__data__"], normalized_id)
+                    normalize_ids(envelope["__data__"], normalized_id)
         dumped = self.redactor.scrub(dumped)
         response: dict[str, Any] = {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming}
         if error is not None:
@@ -339,20 +360,25 @@ class Recorder:
             response["exception_message"] = self.redactor.scrub(str(error))
         return response
 
-    def _answers_of_this_test(self, key: RequestKey) -> list[dict[str, Any]]:
-        """The answers already written for this request in the running test (kept per test only)."""
-        if key.test_id != self._answers_test_id:
-            self._answers.clear()
-            self._answers_test_id = key.test_id
-        return self._answers.setdefault(key.hash, [])
+    def _earlier_answers(self, key: RequestKey, path: Path) -> list[dict[str, Any]]:
+        """The answers this run already wrote for the same request in the same test (polling).
 
-    def _remember_live_id(self, envelope: Any, normalized_id: str) -> None:
-        data = envelope.get("__data__") if isinstance(envelope, dict) else None
-        if not isinstance(data, dict) or data.get("object") == "model":
+        Read back from the file rather than kept in memory: a long-running server records
+        forever, and only the set of (test id, hash) pairs is remembered.
+        """
+        if (key.test_id, key.hash) not in self._recorded or not path.is_file():
+            return []
+        earlier = msgspec.json.decode(path.read_bytes())
+        return [earlier["response"], *earlier.get("more_responses", [])]
+
+    def _remember_live_id(self, data: dict[str, Any], normalized_id: str) -> None:
+        if data.get("object") == "model":
             return
         for holder in (data, data.get("response")):
             if isinstance(holder, dict) and isinstance(holder.get("id"), str):
                 self._live_ids[holder["id"]] = normalized_id
+        while len(self._live_ids) > MAX_LIVE_IDS:  # a server recording for days: forget the oldest
+            del self._live_ids[next(iter(self._live_ids))]
 
     def not_found_message(self, key: RequestKey) -> str:
         folders = self.store.read_folders(key.test_id)

@@ -27,6 +27,8 @@ from .storage import Recording
 class ToolCall:
     """One intercepted tool call: its key, and how its result is stored and given back."""
 
+    normalizes_ids = False  # a tool's ids are its data (Tavily's request_id aside, see volatile_fields)
+
     def __init__(
         self,
         recorder: Recorder,
@@ -82,6 +84,9 @@ class ToolCall:
     def is_recordable_error(self, error: Exception) -> bool:
         """A tool's own errors (Tavily's UsageLimitExceededError...) replay; ours never do."""
         return not isinstance(error, ApiRecorderError)
+
+    def answer_despite(self, error: Exception) -> Any:
+        return None
 
 
 def tool_wrapper(

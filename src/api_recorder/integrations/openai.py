@@ -146,6 +146,8 @@ def make_wrapper(recorder: Recorder, endpoint: Endpoint, *, is_async: bool) -> A
 class OpenAICall:
     """One intercepted OpenAI call: its key, and how to replay or capture its answer."""
 
+    normalizes_ids = True
+
     def __init__(
         self,
         recorder: Recorder,
@@ -191,6 +193,7 @@ class OpenAICall:
             label=f"{method} {path}",
             test_id=test_id,
             model=body.get("model") or None,
+            shared=self.endpoint.shared,
         )
         if self.endpoint.answer == "page":
             # llama-stack hashes model lists with the test id; its files are found too.
@@ -225,6 +228,12 @@ class OpenAICall:
 
     def is_recordable_error(self, error: Exception) -> bool:
         return isinstance(error, openai.APIError)
+
+    def answer_despite(self, error: Exception) -> Any:
+        """parse(): the completion arrived and the SDK's parser refused it (length, content filter)."""
+        if self.endpoint.answer == "parsed" and not isinstance(error, openai.APIError):
+            return self.raw_answer
+        return None
 
     def capture(self, result: Any, save: Any) -> Any:
         if isinstance(result, Stream):
