@@ -192,7 +192,7 @@ def test_wsgi_middleware_sets_the_test_id_per_request():
         return [b"ok"]
 
     wrapped = api_recorder.WSGITestIdMiddleware(app)
-    assert wrapped({"HTTP_X_API_RECORDER_TEST_ID": "tests/w.py::test_w"}, lambda *a: None) == [b"ok"]
+    assert list(wrapped({"HTTP_X_API_RECORDER_TEST_ID": "tests/w.py::test_w"}, lambda *a: None)) == [b"ok"]
     wrapped({}, lambda *a: None)
     assert seen == ["tests/w.py::test_w", None]
 

@@ -43,7 +43,8 @@ class TestIdentity:
         try:
             yield
         finally:
-            self.fallback = previous_fallback
+            if process_wide:
+                self.fallback = previous_fallback
             try:
                 self._var.reset(token)
             except ValueError:  # exited in another context (a generator finalized elsewhere)

@@ -35,6 +35,7 @@ class Envelope(msgspec.Struct):
 _decode_envelope = msgspec.json.Decoder(Envelope).decode
 _decode_any = msgspec.json.Decoder().decode
 _decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_encode = msgspec.json.Encoder().encode
 
 
 class TypeRegistry:
@@ -223,8 +224,18 @@ class Rehydrator:
         try:
             envelope = _decode_envelope(raw)
         except msgspec.ValidationError:
-            return _decode_any(raw)
+            return self._nested(_decode_any(raw), source)
         return self.build(envelope.type, envelope.data, source=source)
+
+    def _nested(self, value: Any, source: object) -> Any:
+        """Plain JSON that may hold envelopes inside (a tool returning ``{"rows": [Row, ...]}``)."""
+        if isinstance(value, list):
+            return [self._nested(item, source) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if value.keys() == {"__type__", "__data__"} and isinstance(value["__type__"], str):
+            return self.build(value["__type__"], _encode(value["__data__"]), source=source)
+        return {key: self._nested(item, source) for key, item in value.items()}
 
     def build(self, name: str, data: msgspec.Raw | bytes, *, source: object) -> Any:
         cls = self.registry.resolve(name, source=source)

@@ -10,7 +10,8 @@ is honoured too.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 import wrapt
@@ -59,8 +60,31 @@ class WSGITestIdMiddleware:
         if test_id is None:
             return self.app(environ, start_response)
         with RECORDER.test_ids.scope(test_id, process_wide=False):
-            # Materialize the body inside the scope: a lazy iterable would run after it ends.
-            return list(self.app(environ, start_response))
+            body = self.app(environ, start_response)
+        return _BodyInTestContext(body, test_id)
+
+
+class _BodyInTestContext:
+    """A WSGI body whose lazy parts are produced in the request's test context, closed as PEP 3333 asks."""
+
+    def __init__(self, body: Iterable[bytes], test_id: str) -> None:
+        self._body = body
+        self._test_id = test_id
+
+    def __iter__(self) -> Iterator[bytes]:
+        parts = iter(self._body)
+        while True:
+            with RECORDER.test_ids.scope(self._test_id, process_wide=False):
+                try:
+                    part = next(parts)
+                except StopIteration:
+                    return
+            yield part
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
 
 
 def propagate_test_id(client: Any) -> Any:
@@ -72,7 +96,7 @@ def propagate_test_id(client: Any) -> Any:
     """
     hooks = getattr(client, "event_hooks", None)
     if isinstance(hooks, dict):
-        is_async = type(client).__name__.startswith("Async")
+        is_async = inspect.iscoroutinefunction(getattr(client, "send", None))
         hooks.setdefault("request", []).append(_async_header_hook if is_async else _header_hook)
         client.event_hooks = hooks
         return client

@@ -7,10 +7,13 @@ not use (``openai.resources.responses`` alone costs a quarter of a second to imp
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import wrapt
+
+_INHERITED = object()  # marks a wrapper set on a class whose method it inherited
 
 
 class Patches:
@@ -24,8 +27,16 @@ class Patches:
         """``wrapt.wrap_function_wrapper(module, "Class.method", wrapper)`` once ``module`` is imported."""
 
         def apply(imported: Any) -> None:
-            if self._active:
+            if not self._active:
+                return
+            try:
                 self._apply(imported, name, wrapper)
+            except Exception as error:  # never break the import of someone else's module
+                warnings.warn(
+                    f"api-recorder could not wrap {module}:{name} ({error!r}); it is not recorded.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
         wrapt.register_post_import_hook(apply, module)
 
@@ -34,7 +45,7 @@ class Patches:
         *path, attribute = name.split(".")
         for part in path:
             owner = getattr(owner, part)
-        original = owner.__dict__[attribute]
+        original = owner.__dict__.get(attribute, _INHERITED)  # an inherited method is wrapped on owner
         wrapt.wrap_function_wrapper(owner, attribute, wrapper)
         self._applied.append((owner, attribute, original))
 
@@ -42,5 +53,8 @@ class Patches:
         """Put every original back; hooks of modules not imported yet will do nothing."""
         self._active = False
         for owner, attribute, original in reversed(self._applied):
-            setattr(owner, attribute, original)
+            if original is _INHERITED:
+                delattr(owner, attribute)
+            else:
+                setattr(owner, attribute, original)
         self._applied.clear()

@@ -94,6 +94,16 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return (yield from _run_test(item))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A session, package, module or class fixture belongs to no single test: its calls are
+    recorded without a test id, in the recording dir, and found from every test that uses it."""
+    if fixturedef.scope == "function" or not RECORDER.enabled:
+        return (yield)
+    with RECORDER.test_ids.scope(None):
+        return (yield)
+
+
 def _run_test(item: pytest.Item) -> Iterator[Any]:
     marker = item.get_closest_marker("api_recording")
     if marker is None and not RECORDER.enabled:
@@ -143,7 +153,7 @@ class RecordingReport:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
             self.failed = True
-        if report.when == "call":
+        if report.when == "call" and report.passed:  # a test that skipped itself used nothing
             self.ran.add(report.nodeid)
 
     @pytest.hookimpl(optionalhook=True)

@@ -13,7 +13,7 @@ import builtins
 import importlib
 from typing import Any
 
-from .envelopes import TypeRegistry, type_name
+from .envelopes import TypeRegistry
 
 
 class RecordedError(RuntimeError):
@@ -53,6 +53,18 @@ def describe_error(error: BaseException) -> dict[str, Any]:
 
 def rebuild_error(data: dict[str, Any], registry: TypeRegistry, url: str | None = None) -> Exception:
     """The exception to raise on replay, as close to the recorded one as the allow-list permits."""
+    try:
+        return _rebuild(data, registry, url)
+    except (TypeError, ValueError):  # a class whose constructor wants more than was recorded
+        return RecordedError(
+            str(data.get("type") or "Exception"),
+            str(data.get("message") or ""),
+            data.get("status_code") if isinstance(data.get("status_code"), int) else None,
+            data.get("body"),
+        )
+
+
+def _rebuild(data: dict[str, Any], registry: TypeRegistry, url: str | None) -> Exception:
     type_short = str(data.get("type") or "Exception")
     module = str(data.get("module") or data.get("provider") or "")
     message = str(data.get("message") or "")
@@ -63,7 +75,7 @@ def rebuild_error(data: dict[str, Any], registry: TypeRegistry, url: str | None 
     registered = registry.registered(f"{module}.{type_short}")
     if registered is not None and issubclass(registered, Exception):
         return registered(message)
-    if module.startswith("tavily"):
+    if module.startswith("tavily."):
         cls = _exception_class(module, type_short)
         if cls is not None:
             return cls(message)
@@ -83,9 +95,9 @@ def _exception_class(module: str, name: str) -> type[Exception] | None:
 
 
 def _openai_error(name: str, message: str, status_code: Any, body: Any, url: str | None) -> Exception:
-    import httpx2
     import openai
 
+    httpx2 = _sdk_http_module()
     request = httpx2.Request("POST", url or "https://api.openai.com/v1")
     cls = getattr(openai, name, None)
     if not (isinstance(cls, type) and issubclass(cls, openai.APIError)):
@@ -100,4 +112,8 @@ def _openai_error(name: str, message: str, status_code: Any, body: Any, url: str
     return cls(message, request, body=body)
 
 
-__all__ = ["RecordedError", "describe_error", "rebuild_error", "type_name"]
+def _sdk_http_module() -> Any:
+    """The HTTP library the installed openai uses for its requests and responses."""
+    from openai import _base_client
+
+    return getattr(_base_client, "httpx2", None) or importlib.import_module("httpx")

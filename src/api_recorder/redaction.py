@@ -18,10 +18,10 @@ import msgspec
 
 REDACTED = "<redacted>"
 SECRET_FIELD = re.compile(
-    r"^(x[-_])?(api[-_]?key|apikey|secret|client[-_]secret|(access|refresh|auth|id|session)?[-_]?token"
+    r"^(x[-_])?(api[-_]?key|apikey|secret|client[-_]secret|(access|refresh|auth|id|session|api|bearer)[-_]?token"
     r"|password|passwd|authorization|credentials?)$",
     re.IGNORECASE,
-)
+)  # a bare "token" is data (logprobs carry one per token), not a credential
 SECRET_FIELD_IN_JSON = re.compile(
     r'"(x[-_])?(api[-_]?key|apikey|secret|client[-_]secret|(access|refresh|auth|id|session)?[-_]?token'
     r'|password|passwd|authorization|credentials?)"\s*:\s*"',
@@ -49,6 +49,7 @@ class Redactor:
                 self.functions.append(rule)
             else:
                 raise TypeError(f"redact rules are regexes or callables, not {type(rule).__name__}: {rule!r}")
+        self.patterns = [*SECRET_VALUES, *self.user_patterns]
 
     def scrub(self, value: Any) -> Any:
         """``value`` (JSON data) with credentials replaced by ``<redacted>``, then the user's callables.
@@ -62,22 +63,17 @@ class Redactor:
             value = function(value)
         return value
 
-    @property
-    def patterns(self) -> list[re.Pattern[str]]:
-        return [*SECRET_VALUES, *self.user_patterns]
-
     def _might_hold_secrets(self, value: Any) -> bool:
-        """A few substring tests first (fast), the regexes only where those hit."""
+        """Whether the walk is needed: the user's rules always ask for it; the built-in ones only
+        when the JSON text contains one of their markers (plain substring tests, no regex on the
+        encoded text, whose escapes a pattern would not expect)."""
+        if self.user_patterns:
+            return True
         try:
-            text = _encode(value).decode("utf-8")
+            lowered = _encode(value).decode("utf-8").lower()
         except (TypeError, msgspec.EncodeError):
             return True
-        lowered = text.lower()
-        if any(marker in lowered for marker in FIELD_MARKERS) and SECRET_FIELD_IN_JSON.search(text):
-            return True
-        if any(marker in lowered for marker in VALUE_MARKERS) and any(p.search(text) for p in SECRET_VALUES):
-            return True
-        return any(pattern.search(text) for pattern in self.user_patterns)
+        return any(marker in lowered for marker in FIELD_MARKERS + VALUE_MARKERS)
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -11,6 +11,7 @@ that came before it, and replay raises it at the same place.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
@@ -103,7 +104,9 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, live: Stream[Any], save: Callable[..., Any]) -> None:
         super().__init__(live)
         self._self_recording = _Recording(save)
-        self._self_response = _ClosingResponse(live.response, self)
+        # The response refers to the live stream, not to this proxy: no reference cycle, so a
+        # dropped proxy is finalized at once, while the live stream is still open.
+        self._self_response = _ClosingResponse(live.response, live, self._self_recording)
 
     @property
     def response(self) -> Any:
@@ -129,20 +132,20 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         return chunk
 
     def _self_read_to_end(self) -> None:
-        recording = self._self_recording
-        if recording.saved:
-            return
-        try:
-            for chunk in self.__wrapped__:
-                recording.chunks.append(chunk)
-        except Exception as error:
-            recording.finish(error)
-            return
-        recording.finish()
+        _read_to_end(self.__wrapped__, self._self_recording)
 
     def close(self) -> None:
         self._self_read_to_end()
         self.__wrapped__.close()
+
+    def __del__(self) -> None:
+        """A stream left with ``break`` and dropped is read to its end and recorded, whole."""
+        if sys.meta_path is None or self._self_recording.saved:  # interpreter shutdown: nothing to do
+            return
+        try:
+            self.close()
+        except BaseException:  # never raise from a finalizer; the stream then stays unrecorded
+            pass
 
     def __enter__(self) -> RecordingStream:
         return self
@@ -157,7 +160,7 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, live: AsyncStream[Any], save: Callable[..., Any]) -> None:
         super().__init__(live)
         self._self_recording = _Recording(save)
-        self._self_response = _ClosingResponse(live.response, self)
+        self._self_response = _ClosingResponse(live.response, live, self._self_recording)
 
     @property
     def response(self) -> Any:
@@ -183,16 +186,7 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         return chunk
 
     async def _self_read_to_end(self) -> None:
-        recording = self._self_recording
-        if recording.saved:
-            return
-        try:
-            async for chunk in self.__wrapped__:
-                recording.chunks.append(chunk)
-        except Exception as error:
-            recording.finish(error)
-            return
-        recording.finish()
+        await _aread_to_end(self.__wrapped__, self._self_recording)
 
     async def close(self) -> None:
         await self._self_read_to_end()
@@ -211,14 +205,40 @@ class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
     The SDK's stream helpers close ``raw_stream.response`` directly, not the stream.
     """
 
-    def __init__(self, response: Any, stream: Any) -> None:
+    def __init__(self, response: Any, live: Any, recording: _Recording) -> None:
         super().__init__(response)
-        self._self_stream = stream
+        self._self_live = live
+        self._self_recording = recording
 
     def close(self) -> None:
-        self._self_stream._self_read_to_end()
+        _read_to_end(self._self_live, self._self_recording)
         self.__wrapped__.close()
 
     async def aclose(self) -> None:
-        await self._self_stream._self_read_to_end()
+        await _aread_to_end(self._self_live, self._self_recording)
         await self.__wrapped__.aclose()
+
+
+def _read_to_end(live: Stream[Any], recording: _Recording) -> None:
+    """Read what the caller left of a live stream, then save it all (with the error that ended it)."""
+    if recording.saved:
+        return
+    try:
+        for chunk in live:
+            recording.chunks.append(chunk)
+    except Exception as error:
+        recording.finish(error)
+        return
+    recording.finish()
+
+
+async def _aread_to_end(live: AsyncStream[Any], recording: _Recording) -> None:
+    if recording.saved:
+        return
+    try:
+        async for chunk in live:
+            recording.chunks.append(chunk)
+    except Exception as error:
+        recording.finish(error)
+        return
+    recording.finish()

@@ -27,7 +27,7 @@ from openai.pagination import AsyncPage, SyncPage
 from openai.types import Model
 
 from ..context import TEST_ID_HEADER
-from ..errors import UnsupportedCallError
+from ..errors import UnrecordableValueError, UnsupportedCallError
 from ..hashing import inference_hash
 from ..modes import Mode
 from ..patching import Patches
@@ -362,7 +362,10 @@ def to_json(value: Any) -> Any:
         return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
     if isinstance(value, type) and issubclass(value, pydantic.BaseModel):
         return {"pydantic_model": value.__name__, "json_schema": value.model_json_schema()}
-    return str(value)
+    raise UnrecordableValueError(
+        f"an argument of type {type(value).__module__}.{type(value).__qualname__} cannot be hashed or "
+        "recorded: pass JSON values or pydantic models to covered OpenAI calls."
+    )
 
 
 def _is_sentinel(value: Any) -> bool:
