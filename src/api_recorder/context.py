@@ -51,6 +51,17 @@ class TestIdentity:
                 self._var.set(None)
 
 
+def test_file_of(test_id: str | None) -> str | None:
+    """The test file of a pytest node id (``tests/a/test_x.py::test_y``), None for other ids."""
+    if not test_id:
+        return None
+    test_file = test_id.split("::", 1)[0]
+    return test_file if ".py" in test_file else None
+
+
+test_file_of.__test__ = False  # type: ignore[attr-defined]
+
+
 def test_id_from_headers(headers: Mapping[str, str]) -> str | None:
     """The test id a client sent: ours, or llama-stack's ``__test_id`` in its provider data.
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import msgspec
 import wrapt
 
-from .context import TestIdentity
+from .context import TestIdentity, test_file_of
 from .envelopes import Rehydrator, TypeRegistry, dump_object, normalize_ids
 from .errors import RecordingNotFoundError
 from .hashing import Normalizer, apply_normalizers
@@ -407,7 +407,7 @@ def record_command(test_id: str | None) -> str:
     directory = os.environ.get(RECORDING_DIR_ENV)
     if directory:
         prefix += f" {RECORDING_DIR_ENV}={shlex.quote(directory)}"
-    if test_id and ".py" in test_id.split("::", 1)[0]:
+    if test_file_of(test_id):
         return f"{prefix} python -m pytest {shlex.quote(test_id)}"
     argv = " ".join(shlex.quote(arg) for arg in sys.argv) or "your-program"
     return f"{prefix} python {argv}"

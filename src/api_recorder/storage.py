@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from .context import test_file_of
 from .envelopes import Rehydrator
 from .errors import RecordingFileError
 
@@ -236,12 +237,8 @@ class RecordingStore:
         self.root = root
 
     def test_folder(self, test_id: str | None) -> Path | None:
-        if not test_id:
-            return None
-        test_file = test_id.split("::", 1)[0]
-        if ".py" not in test_file:
-            return None
-        return self.root / Path(test_file).parent / "recordings"
+        test_file = test_file_of(test_id)
+        return self.root / Path(test_file).parent / "recordings" if test_file else None
 
     def write_folder(self, test_id: str | None) -> Path:
         return self.test_folder(test_id) or self.recording_dir
