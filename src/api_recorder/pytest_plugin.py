@@ -166,6 +166,7 @@ class RecordingReport:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         own = RunReport.from_calls(RECORDER.calls[self.calls_at_start :])
+        del RECORDER.calls[self.calls_at_start :]  # a session run inside a test (pytester) is not the outer's
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput["api_recorder"] = {**own.to_json(), "deselected": self.deselected}
