@@ -34,7 +34,7 @@ class Envelope(msgspec.Struct):
 
 _decode_envelope = msgspec.json.Decoder(Envelope).decode
 _decode_any = msgspec.json.Decoder().decode
-_decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
+decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -218,7 +218,7 @@ class Rehydrator:
     def _envelope(self, raw: msgspec.Raw | bytes, source: object) -> Any:
         first = bytes(memoryview(raw)[:1])
         if first == b"[":
-            return list(self.envelopes(_decode_raw_list(raw), source=source))
+            return list(self.envelopes(decode_raw_list(raw), source=source))
         if first != b"{":
             return _decode_any(raw)
         try:

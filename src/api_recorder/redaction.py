@@ -22,11 +22,6 @@ SECRET_FIELD = re.compile(
     r"|password|passwd|authorization|credentials?)$",
     re.IGNORECASE,
 )  # a bare "token" is data (logprobs carry one per token), not a credential
-SECRET_FIELD_IN_JSON = re.compile(
-    r'"(x[-_])?(api[-_]?key|apikey|secret|client[-_]secret|(access|refresh|auth|id|session)?[-_]?token'
-    r'|password|passwd|authorization|credentials?)"\s*:\s*"',
-    re.IGNORECASE,
-)
 FIELD_MARKERS = ('key"', 'secret"', 'token"', 'password"', 'passwd"', 'authorization"', "credential")
 VALUE_MARKERS = ("sk-", "tvly-", "bearer")
 SECRET_VALUES = (

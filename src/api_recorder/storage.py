@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from .context import test_file_of
-from .envelopes import Rehydrator
+from .envelopes import Rehydrator, decode_raw_list
 from .errors import RecordingFileError
 
 _UNSET = object()
@@ -41,7 +41,6 @@ class _FileDoc(msgspec.Struct):
 
 
 _decode_file = msgspec.json.Decoder(_FileDoc).decode
-_decode_chunks = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _encoder = msgspec.json.Encoder()
 
 
@@ -140,7 +139,7 @@ def _recorded_response(
 ) -> RecordedResponse:
     raw_body: Any = doc.body
     if doc.is_streaming:
-        raw_body = _decode_chunks(raw_body) if bytes(memoryview(raw_body)[:4]) != b"null" else []
+        raw_body = decode_raw_list(raw_body) if bytes(memoryview(raw_body)[:4]) != b"null" else []
     metadata = request.get("provider_metadata")
     return RecordedResponse(
         raw_body=raw_body,
