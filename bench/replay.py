@@ -41,7 +41,7 @@ from api_recorder.recorder import RECORDER  # noqa: E402
 from api_recorder.storage import read_recording  # noqa: E402
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
-SAMPLE = ROOT.parent / "shared" / "llama-stack-sample"
+SAMPLE = ROOT / "tests" / "data" / "llama-stack"
 TOOLS = [
     {
         "type": "function",

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-SEED = SHARED / "seed" / "seed_recording.json"
-SAMPLE = SHARED / "llama-stack-sample"
+DATA = REPO / "tests" / "data"  # llama-stack's recordings, copied into the repository (see its README)
+SEED = DATA / "seed" / "seed_recording.json"
+SAMPLE = DATA / "llama-stack"
 
 
 def sample_files() -> list[Path]:
