@@ -1,19 +1,19 @@
 """Auto-activation at interpreter start-up, for processes started with the recording env var set.
 
 ``api_recorder.pth`` (installed in site-packages) imports this module only when
-``LLAMA_STACK_TEST_INFERENCE_MODE`` is set to a recording mode and ``API_RECORDER_AUTO`` is not
-``0``. It costs almost nothing at start-up: it imports no SDK and not even api_recorder. It adds
-one import finder that waits for ``openai`` or ``tavily``; when either has been imported, it
-enables api_recorder from the environment, exactly as ``api_recorder.enable()`` would. Any
-failure is reported once on stderr and the process goes on, unrecorded: a hook in every Python
-process must never break the interpreter.
+``LLAMA_STACK_TEST_INFERENCE_MODE`` (or its OGX name, ``OGX_TEST_INFERENCE_MODE``) is set to a
+recording mode and ``API_RECORDER_AUTO`` is not ``0``. It costs almost nothing at start-up: it
+imports no SDK and not even api_recorder. It adds one import finder that waits for ``openai`` or
+``tavily``; when either has been imported, it enables api_recorder from the environment, exactly
+as ``api_recorder.enable()`` would. Any failure is reported once on stderr and the process goes
+on, unrecorded: a hook in every Python process must never break the interpreter.
 """
 
 import os
 import sys
 
 WATCHED = ("openai", "tavily")
-MODE_ENV = "LLAMA_STACK_TEST_INFERENCE_MODE"
+MODE_ENVS = ("LLAMA_STACK_TEST_INFERENCE_MODE", "OGX_TEST_INFERENCE_MODE")
 
 
 class _ActivatingLoader:
@@ -79,10 +79,22 @@ def warn(message):
     sys.stderr.write(f"api-recorder: {message}. Set API_RECORDER_AUTO=0 to skip auto-activation.\n")
 
 
+_installed = []  # some interpreters (venvs with setuptools' distutils hack) read .pth files twice
+
+
 def install():
-    """Called by api_recorder.pth at start-up when the mode variable is set."""
+    """Called by api_recorder.pth at start-up when the mode variable is set; once per process."""
+    if _installed:
+        return
+    _installed.append(True)
     try:
-        if os.environ.get(MODE_ENV, "").strip().lower() in ("", "live"):
+        modes = {name: os.environ.get(name, "").strip() for name in MODE_ENVS}
+        named = {name: value for name, value in modes.items() if value}
+        if len(set(named.values())) > 1:
+            listed = " and ".join(f"{name}={value!r}" for name, value in named.items())
+            warn(f"{listed} disagree; this process runs unrecorded. Unset one of them, or give both the same value")
+            return
+        if next(iter(named.values()), "").lower() in ("", "live"):
             return
         if any(name in sys.modules for name in WATCHED):
             activate()

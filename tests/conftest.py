@@ -14,13 +14,21 @@ pytest_plugins = ["pytester"]
 import api_recorder  # noqa: E402
 from api_recorder.recorder import RECORDER  # noqa: E402
 
+# llama-stack's variable names, old and new (OGX): a test sets the ones it means.
+ENV_NAMES = (
+    "LLAMA_STACK_TEST_INFERENCE_MODE",
+    "LLAMA_STACK_TEST_RECORDING_DIR",
+    "OGX_TEST_INFERENCE_MODE",
+    "OGX_TEST_RECORDING_DIR",
+)
+
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """A fresh cwd (recordings are written relative to it); the recorder is off again after."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LLAMA_STACK_TEST_INFERENCE_MODE", raising=False)
-    monkeypatch.delenv("LLAMA_STACK_TEST_RECORDING_DIR", raising=False)
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
     was_enabled = RECORDER.enabled
     yield tmp_path
     if not was_enabled:

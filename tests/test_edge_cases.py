@@ -178,6 +178,7 @@ def test_second(catalog):
 def test_session_fixture_calls_are_shared_by_every_test(pytester, fake_openai, monkeypatch):
     monkeypatch.setenv("FAKE_OPENAI_URL", fake_openai.url)
     monkeypatch.delenv("LLAMA_STACK_TEST_INFERENCE_MODE", raising=False)
+    monkeypatch.delenv("OGX_TEST_INFERENCE_MODE", raising=False)
     pytester.makepyfile(test_session=SESSION_SUITE)
     pytester.runpytest_subprocess("--inference-mode=record", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     (path,) = recordings_in(pytester.path / "recordings")

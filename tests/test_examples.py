@@ -10,7 +10,7 @@ from helpers import REPO
 
 
 def run_example(name: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "OPENAI_"))}
     return subprocess.run(
         [sys.executable, str(REPO / "examples" / name)], capture_output=True, text=True, env=env, timeout=120
     )

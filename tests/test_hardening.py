@@ -264,6 +264,54 @@ def test_llama_stack_recorded_errors_replay(tmp_path, fake_openai):
     assert caught.value.status_code == 429 and caught.value.body == {"error": {"message": "quota"}}
 
 
+@api_recorder.register_type
+class QuotaExceeded(Exception):
+    """A library's error that takes a message only, and carries a status and a body as attributes."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.status_code = None
+        self.body = None
+
+
+@api_recorder.tool(provider="billing")
+def charge(amount: int) -> dict:
+    error = QuotaExceeded(f"cannot charge {amount}")
+    error.status_code, error.body = 402, {"error": {"code": "quota", "limit": 100}}
+    raise error
+
+
+def test_registered_errors_keep_their_status_and_body(workdir):
+    with api_recorder.recording("record"), pytest.raises(QuotaExceeded) as live:
+        charge(500)
+    with api_recorder.recording("replay"), pytest.raises(QuotaExceeded) as replayed:
+        charge(500)
+    assert type(replayed.value) is QuotaExceeded
+    assert str(replayed.value) == str(live.value) == "cannot charge 500"
+    assert replayed.value.status_code == 402
+    assert replayed.value.body == {"error": {"code": "quota", "limit": 100}}
+
+
+def test_llama_stacks_legacy_errors_replay_with_its_message(tmp_path, fake_openai):
+    """The legacy format has only ``exception_message``; llama-stack raises Exception(message)."""
+    client = fake_openai.client()
+    with api_recorder.recording("record", recording_dir=tmp_path):
+        ask(client)
+    (path,) = recordings_in(tmp_path)
+    document = read_json(path)
+    document["response"] = {
+        "body": None,
+        "is_streaming": False,
+        "is_exception": True,
+        "exception_message": "Connection error: upstream closed",
+    }
+    path.write_text(json.dumps(document))
+    with api_recorder.recording("replay", recording_dir=tmp_path), pytest.raises(Exception) as caught:
+        ask(client)
+    assert str(caught.value) == "Connection error: upstream closed"
+    assert isinstance(caught.value, RuntimeError) and "Exception" in repr(caught.value)
+
+
 # -- bad files and missing recordings ------------------------------------------------------
 
 
@@ -384,6 +432,50 @@ def test_polling_replays_the_answers_in_recorded_order(workdir):
     JOB_STATES = iter([])  # nothing runs on replay
     with api_recorder.recording("replay"):
         assert poll("j1") == live == ["queued", "running", "running", "done"]
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        ["pending", "pending", "done"],
+        ["pending", "pending", "pending", "running", "running", "done"],
+        ["queued", "done"],
+    ],
+)
+def test_repeated_equal_answers_are_kept_before_a_different_one(workdir, states):
+    global JOB_STATES
+    JOB_STATES = iter(states)
+    with api_recorder.recording("record"):
+        assert poll("j2") == states
+    (path,) = recordings_in(workdir)
+    document = read_json(path)
+    stored = [document["response"], *document["more_responses"]]
+    assert [answer["body"]["state"] for answer in stored] == states
+    JOB_STATES = iter([])
+    with api_recorder.recording("replay"):
+        assert poll("j2") == states
+
+
+def test_errors_then_an_answer_replay_in_order_through_the_sdk(workdir, fake_openai):
+    """Retried by hand: 429, 429, then the answer. Replay gives the same three outcomes."""
+    client = fake_openai.client()
+
+    def three_tries():
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append(type(ask(client)).__name__)
+            except openai.RateLimitError as error:
+                outcomes.append(f"{type(error).__name__} {error.status_code}")
+        return outcomes
+
+    fake_openai.fail_next(429, count=2, message="slow down")
+    with api_recorder.recording("record"):
+        live = three_tries()
+    assert live == ["RateLimitError 429", "RateLimitError 429", "ChatCompletion"]
+    fake_openai.stop()
+    with api_recorder.recording("replay"):
+        assert three_tries() == live
 
 
 def test_equal_answers_keep_the_single_answer_layout(workdir, fake_openai):

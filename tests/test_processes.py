@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -20,7 +21,7 @@ openai = pytest.importorskip("openai")
 
 
 def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "API_RECORDER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "API_RECORDER_"))}
     env.update(extra)
     return env
 
@@ -199,13 +200,20 @@ def test_wsgi_middleware_sets_the_test_id_per_request():
 
 def test_openai_requests_carry_the_test_id_header_only_in_a_test(workdir, fake_openai):
     client = fake_openai.client()
+    test_id = "tests/h/test_h.py::test_h"
     with api_recorder.recording("record"):
         client.models.retrieve("gpt-4o")
-        with api_recorder.test_context("tests/h/test_h.py::test_h"):
+        with api_recorder.test_context(test_id):
             client.models.retrieve("gpt-4o-mini")
-            assert api_recorder.test_id_headers() == {TEST_ID_HEADER: "tests/h/test_h.py::test_h"}
+            assert api_recorder.test_id_headers() == {
+                TEST_ID_HEADER: test_id,
+                "X-OGX-Provider-Data": json.dumps({"__test_id": test_id}),
+                "X-LlamaStack-Provider-Data": json.dumps({"__test_id": test_id}),
+            }
     headers = [r.headers.get("x-api-recorder-test-id") for r in fake_openai.requests]
-    assert headers == [None, "tests/h/test_h.py::test_h"]
+    assert headers == [None, test_id]
+    for name in ("x-ogx-provider-data", "x-llamastack-provider-data"):
+        assert [r.headers.get(name) for r in fake_openai.requests] == [None, json.dumps({"__test_id": test_id})]
 
 
 # -- many writers ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .context import TEST_ID_HEADER
+from .context import TEST_ID_HEADER, test_id_headers_for
 from .errors import (
     ApiRecorderError,
     InvalidModeError,
@@ -123,10 +123,14 @@ def register_type(cls: type) -> type:
     return RECORDER.registry.register(cls)
 
 
-def test_id_headers() -> dict[str, str]:
-    """The header that names the current test, for HTTP clients you call a server with yourself."""
+def test_id_headers(existing: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers that name the current test, for HTTP clients you call a server with yourself.
+
+    Ours and the ``__test_id`` of OGX's and llama-stack's provider-data headers, merged into the
+    provider data in ``existing`` (the headers you already send), if any. Empty outside a test.
+    """
     test_id = RECORDER.current_test_id()
-    return {TEST_ID_HEADER: test_id} if test_id else {}
+    return test_id_headers_for(test_id, existing) if test_id else {}
 
 
 test_id_headers.__test__ = False  # type: ignore[attr-defined]

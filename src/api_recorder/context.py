@@ -14,6 +14,8 @@ from contextvars import ContextVar
 
 TEST_ID_HEADER = "X-Api-Recorder-Test-Id"
 LLAMA_STACK_HEADER = "X-LlamaStack-Provider-Data"  # llama-stack sends {"__test_id": ...} in it
+OGX_HEADER = "X-OGX-Provider-Data"  # the same, since llama-stack was renamed OGX
+PROVIDER_DATA_HEADERS = (OGX_HEADER, LLAMA_STACK_HEADER)
 TEST_ID_ENV = "API_RECORDER_TEST_ID"  # set for subprocesses started while a test runs
 
 
@@ -63,18 +65,46 @@ test_file_of.__test__ = False  # type: ignore[attr-defined]
 
 
 def test_id_from_headers(headers: Mapping[str, str]) -> str | None:
-    """The test id a client sent: ours, or llama-stack's ``__test_id`` in its provider data.
+    """The test id a client sent: ours, or ``__test_id`` in OGX's or llama-stack's provider data.
 
     ``headers`` must have lower-cased names (as ASGI and WSGI give them, once normalized).
     """
     test_id = headers.get(TEST_ID_HEADER.lower())
     if test_id:
         return test_id
-    provider_data = headers.get(LLAMA_STACK_HEADER.lower())
-    if provider_data:
-        try:
-            value = json.loads(provider_data).get("__test_id")
-        except (ValueError, AttributeError):
-            return None
-        return value if isinstance(value, str) and value else None
+    for name in PROVIDER_DATA_HEADERS:
+        value = (_provider_data(headers.get(name.lower())) or {}).get("__test_id")
+        if isinstance(value, str) and value:
+            return value
     return None
+
+
+def test_id_headers_for(test_id: str, existing: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers that name ``test_id`` to a server, whichever recorder the server runs.
+
+    Ours, plus ``__test_id`` merged into the JSON of both provider-data headers (llama-stack's
+    and OGX's recorders read it there), keeping whatever provider data the caller already sends.
+    A provider-data header that is not a JSON object is the caller's own business: left alone.
+    """
+    existing = existing or {}
+    lowered = {name.lower(): value for name, value in existing.items()}
+    headers = {TEST_ID_HEADER: test_id}
+    for name in PROVIDER_DATA_HEADERS:
+        data = _provider_data(lowered.get(name.lower()))
+        if data is not None:
+            headers[name] = json.dumps({**data, "__test_id": test_id})
+    return headers
+
+
+def _provider_data(value: str | None) -> dict[str, object] | None:
+    """A provider-data header's JSON object: {} when absent, None when it is not a JSON object."""
+    if not value:
+        return {}
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+test_id_headers_for.__test__ = False  # type: ignore[attr-defined]

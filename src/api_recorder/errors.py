@@ -15,6 +15,10 @@ class InvalidModeError(ApiRecorderError, ValueError):
     """A mode name that is not one of the four the recorder knows."""
 
 
+class ConflictingSettingsError(ApiRecorderError, ValueError):
+    """Two names of one setting (llama-stack's and OGX's variables) set to different values."""
+
+
 class RecordingNotFoundError(ApiRecorderError, RuntimeError):
     """Replay was asked for a call that was never recorded.
 

@@ -1,10 +1,19 @@
 """From a request to the hash that names its recording file.
 
-The hash must be the one llama-stack computes for the same call, byte for byte, or a llama-stack
-recording would not be found: sha256 over ``json.dumps(..., sort_keys=True)`` (the standard
-library's separators and ASCII escaping) of ``{"method", "endpoint", "body", "test_id"}``, with
-floats rounded to 5 places, decimal numbers inside strings likewise, and no test id for model-list
-endpoints. User normalizers run first, on the body that is both stored and hashed, so a recording
+The hash must be the one llama-stack (now OGX) computes for the same call, byte for byte, or a
+llama-stack recording would not be found: sha256 over ``json.dumps(..., sort_keys=True)`` (the
+standard library's separators and ASCII escaping) of ``{"method", "endpoint", "body", "test_id"}``,
+with no test id for model-list endpoints. The body is normalized first, and llama-stack has
+changed how over time; both rule sets are kept so that files written under either are found:
+
+- ``NEWEST`` (written here): floats rounded to 5 places and decimal numbers inside strings
+  likewise; inside every string, file-search scores (``score: __NORMALIZED__``), attribute dicts
+  (removed), UUID document ids (``document_id: __NORMALIZED__``) and UUID citations
+  (``<|__NORMALIZED__|>``); ``project_id`` dropped from an ``extra_body`` or ``extra_query`` dict.
+- ``OLDER``: the float rounding alone.
+
+User normalizers run before either, on the body that is both stored and hashed; the rules above
+are applied to the hashed copy only (as llama-stack does), and they are idempotent, so a recording
 file always re-hashes to its own name.
 """
 
@@ -21,13 +30,29 @@ from urllib.parse import urlparse
 FLOAT_IN_STRING = re.compile(r"(-?\d+\.\d{4,})")
 SHARED_ENDPOINTS = frozenset({"/api/tags", "/v1/models", "/v1/openai/v1/models"})
 
+_UUID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"
+FILE_SEARCH_RULES = (  # (pattern, replacement), in llama-stack's order
+    (re.compile(r"score:\s*[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?"), "score: __NORMALIZED__"),
+    (re.compile(r",?\s*attributes:\s*\{[^}]*\}"), ""),
+    (re.compile(rf"document_id:\s*{_UUID}"), "document_id: __NORMALIZED__"),
+    (re.compile(rf"<\|{_UUID}\|>"), "<|__NORMALIZED__|>"),
+)
+PROVIDER_CONFIG_KEYS = ("extra_body", "extra_query")  # their project_id differs between record and replay
+
 
 def _round_floats_in_string(text: str) -> str:
     return FLOAT_IN_STRING.sub(lambda m: f"{float(m.group(0)):.5f}", text)
 
 
+def _normalize_file_search_metadata(text: str) -> str:
+    """Vector-search scores, attributes, document ids and citations pasted into prompts vary per run."""
+    for pattern, replacement in FILE_SEARCH_RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def stabilize(value: Any, *, drop_stream_options: bool = False) -> Any:
-    """Round floats (and decimals written inside strings) so that noise does not change a hash.
+    """The older rules: round floats (and decimals written inside strings).
 
     Search scores pasted into prompts by tools differ in their last digits from run to run.
     """
@@ -45,25 +70,72 @@ def stabilize(value: Any, *, drop_stream_options: bool = False) -> Any:
     return value
 
 
+def stabilize_newest(value: Any, *, drop_stream_options: bool = False, _is_root: bool = True) -> Any:
+    """The newest rules, as llama-stack's ``_normalize_body_for_hash`` applies them.
+
+    Its quirks are kept for byte-exact hashes: ``project_id`` is dropped from the provider-config
+    dicts of the top-level body *and* of every dict that is a list item (llama-stack treats both
+    as a root), and ``stream_options`` only at the top.
+    """
+    if isinstance(value, dict):
+        out = {key: stabilize_newest(item, _is_root=False) for key, item in value.items()}
+        if drop_stream_options:
+            out.pop("stream_options", None)
+        if _is_root:
+            for name in PROVIDER_CONFIG_KEYS:
+                extra = out.get(name)
+                if isinstance(extra, dict):
+                    extra.pop("project_id", None)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [stabilize_newest(item) for item in value]
+    if isinstance(value, float):
+        return round(value, 5)
+    if isinstance(value, str):
+        return _round_floats_in_string(_normalize_file_search_metadata(value))
+    return value
+
+
+NEWEST = stabilize_newest
+OLDER = stabilize
+
+
 def sha256_of(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-def inference_hash(method: str, url: str, body: dict[str, Any], test_id: str | None, *, shared: bool = False) -> str:
+def inference_hash(
+    method: str,
+    url: str,
+    body: dict[str, Any],
+    test_id: str | None,
+    *,
+    shared: bool = False,
+    rules: Any = NEWEST,
+) -> str:
     """llama-stack's ``normalize_inference_request``: the hash of one HTTP-level call.
 
     ``shared`` calls (model lists) leave the test id out, so that every test finds them.
+    ``rules`` is ``NEWEST`` (what is written) or ``OLDER`` (files written before it).
     """
     parsed = urlparse(url)
     # Bedrock's OpenAI endpoint adds stream_options that vary run to run (as llama-stack found).
     document: dict[str, Any] = {
         "method": method.upper(),
         "endpoint": parsed.path,
-        "body": stabilize(body, drop_stream_options="bedrock" in parsed.netloc),
+        "body": rules(body, drop_stream_options="bedrock" in parsed.netloc),
     }
     if not shared and parsed.path not in SHARED_ENDPOINTS:
         document["test_id"] = test_id
     return sha256_of(document)
+
+
+def inference_hashes(
+    method: str, url: str, body: dict[str, Any], test_id: str | None, *, shared: bool = False
+) -> list[str]:
+    """The newest hash first, then the older one when it differs: every name a file may have."""
+    names = [inference_hash(method, url, body, test_id, shared=shared, rules=rules) for rules in (NEWEST, OLDER)]
+    return list(dict.fromkeys(names))
 
 
 def tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any], test_id: str | None) -> str:

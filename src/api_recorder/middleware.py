@@ -4,8 +4,9 @@ A test talks over HTTP to a server in another process (an app built on the OpenA
 llama-stack server). Clients send the current test id in ``X-Api-Recorder-Test-Id`` (OpenAI SDK
 clients do it by themselves while a test context is set); these middlewares make it the test
 context of the request on the server side, so that the server's own OpenAI and tool calls land in
-the calling test's recordings. llama-stack's ``X-LlamaStack-Provider-Data: {"__test_id": ...}``
-is honoured too.
+the calling test's recordings. OGX's ``X-OGX-Provider-Data`` and llama-stack's
+``X-LlamaStack-Provider-Data`` (``{"__test_id": ...}``) are honoured too, and clients send the test
+id in them as well, so a server that runs llama-stack's own recorder attributes calls too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import wrapt
 
-from .context import TEST_ID_HEADER, test_id_from_headers
+from .context import test_id_from_headers, test_id_headers_for
 from .recorder import RECORDER
 
 Scope = MutableMapping[str, Any]
@@ -112,7 +113,7 @@ def propagate_test_id(client: Any) -> Any:
 def _header_hook(request: Any) -> None:
     test_id = RECORDER.current_test_id()
     if test_id:
-        request.headers[TEST_ID_HEADER] = test_id
+        request.headers.update(test_id_headers_for(test_id, request.headers))
 
 
 async def _async_header_hook(request: Any) -> None:
@@ -122,5 +123,6 @@ async def _async_header_hook(request: Any) -> None:
 def _with_test_id_header(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     test_id = RECORDER.current_test_id()
     if test_id:
-        kwargs["headers"] = {**(kwargs.get("headers") or {}), TEST_ID_HEADER: test_id}
+        headers = {**(getattr(instance, "headers", None) or {}), **(kwargs.get("headers") or {})}
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), **test_id_headers_for(test_id, headers)}
     return wrapped(*args, **kwargs)

@@ -1,19 +1,25 @@
 """The four recording modes and how they are read from the environment.
 
-The variable names are llama-stack's, so a suite that drives llama-stack's recorder drives this one
-unchanged.
+The variable names are llama-stack's, old and new: ``LLAMA_STACK_TEST_*`` and, since llama-stack
+was renamed OGX, ``OGX_TEST_*``. A suite that drives either recorder drives this one unchanged.
+Both names of one setting may be set if they agree; if they disagree, nothing guesses which wins.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 
-from .errors import InvalidModeError
+from .errors import ConflictingSettingsError, InvalidModeError
 
 MODE_ENV = "LLAMA_STACK_TEST_INFERENCE_MODE"
 RECORDING_DIR_ENV = "LLAMA_STACK_TEST_RECORDING_DIR"
+OGX_MODE_ENV = "OGX_TEST_INFERENCE_MODE"
+OGX_RECORDING_DIR_ENV = "OGX_TEST_RECORDING_DIR"
+MODE_ENVS = (MODE_ENV, OGX_MODE_ENV)
+RECORDING_DIR_ENVS = (RECORDING_DIR_ENV, OGX_RECORDING_DIR_ENV)
 PASSTHROUGH_ENV = "API_RECORDER_PASSTHROUGH"
 DEFAULT_RECORDING_DIR = Path("recordings")
 
@@ -56,12 +62,29 @@ class Mode(str, Enum):
         return self in (Mode.RECORD, Mode.RECORD_IF_MISSING)
 
 
-def mode_from_env() -> Mode | None:
-    """The mode named by LLAMA_STACK_TEST_INFERENCE_MODE, or None when it is unset or empty."""
-    value = os.environ.get(MODE_ENV, "").strip()
+def env_setting(names: tuple[str, ...], env: Mapping[str, str] | None = None) -> str | None:
+    """The value of a setting that has several variable names, None when none is set (or empty).
+
+    Raises ConflictingSettingsError, naming every variable, when they are set to different values.
+    """
+    env = os.environ if env is None else env
+    found = {name: env[name].strip() for name in names if env.get(name, "").strip()}
+    values = set(found.values())
+    if len(values) > 1:
+        listed = " and ".join(f"{name}={value!r}" for name, value in found.items())
+        raise ConflictingSettingsError(
+            f"{listed} disagree: they are two names of one setting. Unset one of them, or give both the same value."
+        )
+    return values.pop() if values else None
+
+
+def mode_from_env(env: Mapping[str, str] | None = None) -> Mode | None:
+    """The mode named by LLAMA_STACK_TEST_INFERENCE_MODE or OGX_TEST_INFERENCE_MODE, or None."""
+    value = env_setting(MODE_ENVS, env)
     return Mode.parse(value) if value else None
 
 
-def recording_dir_from_env() -> Path | None:
-    value = os.environ.get(RECORDING_DIR_ENV, "").strip()
+def recording_dir_from_env(env: Mapping[str, str] | None = None) -> Path | None:
+    """The folder named by LLAMA_STACK_TEST_RECORDING_DIR or OGX_TEST_RECORDING_DIR, or None."""
+    value = env_setting(RECORDING_DIR_ENVS, env)
     return Path(value) if value else None

@@ -17,13 +17,20 @@ from .envelopes import TypeRegistry
 
 
 class RecordedError(RuntimeError):
-    """A recorded error whose class is not rebuilt: its name, status and body are kept."""
+    """A recorded error whose class is not rebuilt: its name, status and body are kept.
+
+    ``str()`` is the recorded message alone, as llama-stack's replay gives it (it raises a bare
+    ``Exception(message)``); the original class's name is in ``original_type`` and the repr.
+    """
 
     def __init__(self, original_type: str, message: str, status_code: int | None = None, body: Any = None) -> None:
-        super().__init__(f"{original_type}: {message}")
+        super().__init__(message)
         self.original_type = original_type
         self.status_code = status_code
         self.body = body
+
+    def __repr__(self) -> str:
+        return f"RecordedError({self.original_type}: {self.args[0]!r})"
 
 
 def describe_error(error: BaseException) -> dict[str, Any]:
@@ -72,18 +79,38 @@ def _rebuild(data: dict[str, Any], registry: TypeRegistry, url: str | None) -> E
     body = data.get("body")
     if module.startswith("openai") or (data.get("provider") == "openai"):
         return _openai_error(type_short, message, status_code, body, url)
-    registered = registry.registered(f"{module}.{type_short}")
-    if registered is not None and issubclass(registered, Exception):
-        return registered(message)
-    if module.startswith("tavily."):
-        cls = _exception_class(module, type_short)
-        if cls is not None:
-            return cls(message)
-    if data.get("category") == "builtin" or module == "builtins":
-        cls = getattr(builtins, type_short, None)
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return cls(message)
+    cls = _allowed_exception_class(data, registry, module, type_short)
+    if cls is not None:
+        return _with_details(cls(message), status_code, body)
     return RecordedError(f"{module}.{type_short}" if module else type_short, message, status_code, body)
+
+
+def _allowed_exception_class(
+    data: dict[str, Any], registry: TypeRegistry, module: str, name: str
+) -> type[Exception] | None:
+    """The recorded class, if the allow-list holds it: registered, tavily's, or a built-in."""
+    registered = registry.registered(f"{module}.{name}")
+    if registered is not None and issubclass(registered, Exception):
+        return registered
+    if module.startswith("tavily."):
+        return _exception_class(module, name)
+    if data.get("category") == "builtin" or module == "builtins":
+        cls = getattr(builtins, name, None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls
+    return None
+
+
+def _with_details(error: Exception, status_code: Any, body: Any) -> Exception:
+    """Put back the recorded status code and body that a one-argument constructor did not take."""
+    try:
+        if isinstance(status_code, int) and getattr(error, "status_code", None) != status_code:
+            error.status_code = status_code  # type: ignore[attr-defined]
+        if body is not None and getattr(error, "body", None) is None:
+            error.body = body  # type: ignore[attr-defined]
+    except AttributeError:  # a read-only property of the class: it keeps its own
+        pass
+    return error
 
 
 def _exception_class(module: str, name: str) -> type[Exception] | None:

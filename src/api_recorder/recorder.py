@@ -26,13 +26,14 @@ import wrapt
 from .context import TestIdentity, test_file_of
 from .envelopes import Rehydrator, TypeRegistry, dump_object, normalize_ids
 from .errors import RecordingNotFoundError
-from .hashing import Normalizer, apply_normalizers
+from .hashing import Normalizer, apply_normalizers, inference_hashes
 from .mismatch import explain_missing
 from .modes import (
     DEFAULT_RECORDING_DIR,
     MODE_ENV,
+    OGX_MODE_ENV,
     PASSTHROUGH_ENV,
-    RECORDING_DIR_ENV,
+    RECORDING_DIR_ENVS,
     Mode,
     mode_from_env,
     recording_dir_from_env,
@@ -56,10 +57,29 @@ class RequestKey:
     filenames: list[str] = field(default_factory=list)  # lookup order; the first is written
     globs: list[str] = field(default_factory=list)  # model lists: models-<hash>-*.json, merged
     shared: bool = False  # no test id in the hash: written to the recording dir, found from any test
+    hashes: list[str] = field(default_factory=list)  # every name a file of this request may have
 
     def __post_init__(self) -> None:
+        if not self.hashes:
+            self.hashes = [self.hash]
         if not self.filenames:
-            self.filenames = [f"{self.hash}.json"]
+            self.filenames = [f"{name}.json" for name in self.hashes]
+
+
+@dataclass
+class HttpRequest:
+    """What an integration says about one HTTP-level call; the recorder makes its key.
+
+    ``url`` is the full URL (base URL and ``endpoint``); ``body`` the arguments as JSON, before
+    redaction and normalization; ``shared`` calls (model lists) are hashed without the test id.
+    """
+
+    method: str
+    url: str
+    endpoint: str
+    body: dict[str, Any]
+    shared: bool = False
+    provider_metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class Call(Protocol):
@@ -134,7 +154,7 @@ class Recorder:
         self.calls: list[CallLog] = []  # kept only while a test runner asks (keep_call_log)
         self.keep_call_log = False
         self._live_ids: dict[str, str] = {}  # live id -> stored id, the most recent MAX_LIVE_IDS
-        self._recorded: set[tuple[str | None, str]] = set()  # (test id, hash) written since enable()
+        self._recorded: dict[tuple[str | None, str], int] = {}  # (test id, hash) -> answers written since enable()
         self._replayed: dict[tuple[str | None, str], int] = {}  # how often each recording was served
         self._lock = threading.Lock()
         self.integrations: list[Integration] = [
@@ -247,6 +267,39 @@ class Recorder:
             body = _replace_strings(body, self._live_ids)
         return apply_normalizers(self.redactor.scrub(body), self.normalizers)
 
+    def http_key(self, described: HttpRequest) -> RequestKey:
+        """The key of an HTTP-level call, the same way for every SDK: llama-stack's hash and file.
+
+        The newest hash names the file written; the older one, and for shared calls the hash
+        with the test id (llama-stack's model-list files), are looked up too.
+        """
+        body = self.prepare_body(described.body)
+        test_id = self.current_test_id()
+        hashes = inference_hashes(described.method, described.url, body, test_id, shared=described.shared)
+        if described.shared:
+            hashes += [
+                name for name in inference_hashes(described.method, described.url, body, test_id) if name not in hashes
+            ]
+        model = body.get("model")
+        request = {
+            "method": described.method,
+            "url": self.redactor.url(described.url),
+            "headers": {},
+            "body": body,
+            "endpoint": described.endpoint,
+            "model": model if model is not None else "",
+            "provider_metadata": described.provider_metadata,
+        }
+        return RequestKey(
+            hash=hashes[0],
+            request=request,
+            label=f"{described.method} {described.endpoint}",
+            test_id=test_id,
+            model=model if isinstance(model, str) and model else None,
+            shared=described.shared,
+            hashes=hashes,
+        )
+
     # -- the decision ---------------------------------------------------------------------
 
     def run(self, call: Call, invoke: Callable[[], Any]) -> Any:
@@ -321,8 +374,9 @@ class Recorder:
     def save(self, call: Call, body: Any, is_streaming: bool, *, error: Exception | None = None) -> Path:
         """Write one answer (an object, a stream's chunks, an error) to the call's recording file.
 
-        A request answered more than once in the same test keeps every differing answer, in
-        order (``more_responses``); equal answers leave the plain single-answer layout.
+        A request answered more than once in the same test keeps every answer, in order
+        (``more_responses``), repeats included (``pending``, ``pending``, ``done``). Answers that
+        are all equal leave llama-stack's plain single-answer layout, which replays the same.
         """
         key = call.key
         response = self._response_document(call, body, is_streaming, error)
@@ -339,7 +393,7 @@ class Recorder:
             if any(answer != answers[0] for answer in answers[1:]):
                 document["more_responses"] = answers[1:]
             write_atomically(path, encode_recording(document))
-            self._recorded.add((key.test_id, key.hash))
+            self._recorded[(key.test_id, key.hash)] = len(answers)
         self._log(key, "recorded", path)
         return path
 
@@ -364,12 +418,15 @@ class Recorder:
         """The answers this run already wrote for the same request in the same test (polling).
 
         Read back from the file rather than kept in memory: a long-running server records
-        forever, and only the set of (test id, hash) pairs is remembered.
+        forever, and only how many answers each (test id, hash) got is remembered. A file in the
+        single-answer layout stands for that many equal answers.
         """
-        if (key.test_id, key.hash) not in self._recorded or not path.is_file():
+        count = self._recorded.get((key.test_id, key.hash), 0)
+        if not count or not path.is_file():
             return []
         earlier = msgspec.json.decode(path.read_bytes())
-        return [earlier["response"], *earlier.get("more_responses", [])]
+        answers = [earlier["response"], *earlier.get("more_responses", [])]
+        return answers if len(answers) > 1 else answers * count
 
     def _remember_live_id(self, data: dict[str, Any], normalized_id: str) -> None:
         if data.get("object") == "model":
@@ -402,11 +459,14 @@ def passthrough_from_env() -> list[str]:
 
 
 def record_command(test_id: str | None) -> str:
-    """The shell command that records what a run is missing."""
-    prefix = f"{MODE_ENV}=record-if-missing"
-    directory = os.environ.get(RECORDING_DIR_ENV)
-    if directory:
-        prefix += f" {RECORDING_DIR_ENV}={shlex.quote(directory)}"
+    """The shell command that records what a run is missing, with the variable names in use."""
+    mode_name = OGX_MODE_ENV if os.environ.get(OGX_MODE_ENV) and not os.environ.get(MODE_ENV) else MODE_ENV
+    prefix = f"{mode_name}=record-if-missing"
+    for name in RECORDING_DIR_ENVS:
+        directory = os.environ.get(name)
+        if directory:
+            prefix += f" {name}={shlex.quote(directory)}"
+            break
     if test_file_of(test_id):
         return f"{prefix} python -m pytest {shlex.quote(test_id)}"
     argv = " ".join(shlex.quote(arg) for arg in sys.argv) or "your-program"

@@ -40,6 +40,7 @@ from .server import (
 )
 
 API_PREFIX = "/v1"
+AZURE_DEPLOYMENT = re.compile(r"^(?:/openai)?(?:/v1)?/deployments/[^/]+")
 SYSTEM_FINGERPRINT = "fp_fake0001"
 DEFAULT_REPLY_WORDS = 8
 DEFAULT_EMBEDDING_DIMENSIONS = 1536
@@ -927,7 +928,8 @@ class OpenAIApp:
         return [*reply.frames[: failure.after_chunks], sse_frame(failure.body(), reply.error_event)]
 
     def dispatch(self, request: RecordedRequest) -> JsonReply | StreamReply:
-        method, path, body = request.method, request.path, request.body
+        method, body = request.method, request.body
+        path = AZURE_DEPLOYMENT.sub(API_PREFIX, request.path)  # Azure names the deployment in the path
         if method == "POST" and path == "/v1/chat/completions":
             return self.chat_completions(body)
         if method == "POST" and path == "/v1/completions":

@@ -26,12 +26,11 @@ from openai._types import NotGiven, Omit
 from openai.pagination import AsyncPage, SyncPage
 from openai.types import Model
 
-from ..context import TEST_ID_HEADER
+from ..context import test_id_headers_for
 from ..errors import UnrecordableValueError, UnsupportedCallError
-from ..hashing import inference_hash
 from ..modes import Mode
 from ..patching import Patches
-from ..recorder import Recorder, RequestKey
+from ..recorder import HttpRequest, Recorder, RequestKey
 from ..redaction import redact_query
 from ..storage import Recording
 from ..streams import AsyncRecordingStream, RecordingStream, ReplayAsyncStream, ReplayStream
@@ -115,13 +114,14 @@ def refuse_uncovered_in_replay(recorder: Recorder) -> Any:
 
 
 def send_test_id(recorder: Recorder) -> Any:
-    """Every request an OpenAI client sends while a test runs names the test (for server mode)."""
+    """Every request an OpenAI client sends while a test runs names the test (for server mode),
+    in our header and in the provider data llama-stack's and OGX's servers read."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         request = wrapped(*args, **kwargs)
         test_id = recorder.current_test_id() if recorder.enabled else None
         if test_id:
-            request.headers[TEST_ID_HEADER] = test_id
+            request.headers.update(test_id_headers_for(test_id, request.headers))
         return request
 
     return wrapper
@@ -170,35 +170,23 @@ class OpenAICall:
         self.key = self._build_key(recorder)
 
     def _build_key(self, recorder: Recorder) -> RequestKey:
-        body = recorder.prepare_body(request_body(self.kwargs))
-        path = self.endpoint.path.format(**body) if "{" in self.endpoint.path else self.endpoint.path
-        if "{" in self.endpoint.path:
-            body = {}
-        url = str(self.instance._client.base_url).rstrip("/") + path
-        test_id = recorder.current_test_id()
-        method = self.endpoint.method
-        request_hash = inference_hash(method, url, body, test_id, shared=self.endpoint.shared)
-        request = {
-            "method": method,
-            "url": recorder.redactor.url(url),
-            "headers": {},
-            "body": body,
-            "endpoint": path,
-            "model": body.get("model", ""),
-            "provider_metadata": {"openai_sdk_version": openai.__version__},
-        }
-        key = RequestKey(
-            hash=request_hash,
-            request=request,
-            label=f"{method} {path}",
-            test_id=test_id,
-            model=body.get("model") or None,
-            shared=self.endpoint.shared,
+        body = request_body(self.kwargs)
+        path = self.endpoint.path
+        if "{" in path:  # models.retrieve: the argument is the URL, not a body
+            path, body = path.format(**body), {}
+        client = self.instance._client
+        key = recorder.http_key(
+            HttpRequest(
+                method=self.endpoint.method,
+                url=str(client.base_url).rstrip("/") + path,
+                endpoint=path,
+                body=body,
+                shared=self.endpoint.shared,
+                provider_metadata=provider_metadata(client),
+            )
         )
-        if self.endpoint.answer == "page":
-            # llama-stack hashes model lists with the test id; its files are found too.
-            legacy = inference_hash(method, url, body, test_id)
-            key.globs = [f"models-{request_hash}-*.json", f"models-{legacy}-*.json"]
+        if self.endpoint.answer == "page":  # model lists are named after the models they hold
+            key.globs = [f"models-{name}-*.json" for name in key.hashes]
         return key
 
     # -- making the call --------------------------------------------------------------------
@@ -324,6 +312,16 @@ def _without_parser(options: Any) -> Any:
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
+
+
+def provider_metadata(client: Any) -> dict[str, str]:
+    """What llama-stack keeps about the provider: the SDK version, and Azure's ``api-version``."""
+    metadata = {"openai_sdk_version": openai.__version__}
+    if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
+        api_version = (getattr(client, "_custom_query", None) or {}).get("api-version")
+        if isinstance(api_version, str):
+            metadata["azure_api_version"] = api_version
+    return metadata
 
 
 def refuse_raw_response(kwargs: dict[str, Any], endpoint: Endpoint) -> None:
