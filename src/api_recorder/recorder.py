@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import msgspec
 import wrapt
 
 from .context import TestIdentity, test_file_of
-from .envelopes import Rehydrator, TypeRegistry, dump_object, normalize_ids
+from .envelopes import Rehydrator, TypeRegistry
 from .errors import RecordingNotFoundError
 from .hashing import Normalizer, apply_normalizers, inference_hashes
 from .mismatch import explain_missing
@@ -38,11 +37,9 @@ from .modes import (
     mode_from_env,
     recording_dir_from_env,
 )
-from .recorded_errors import describe_error
 from .redaction import Redactor
-from .storage import Recording, RecordingStore, encode_recording, read_recording, write_atomically
-
-MAX_LIVE_IDS = 10_000
+from .storage import Recording, RecordingStore, read_recording
+from .writer import AnswerWriter
 
 
 @dataclass
@@ -153,8 +150,7 @@ class Recorder:
         self.redactor = Redactor()
         self.calls: list[CallLog] = []  # kept only while a test runner asks (keep_call_log)
         self.keep_call_log = False
-        self._live_ids: dict[str, str] = {}  # live id -> stored id, the most recent MAX_LIVE_IDS
-        self._recorded: dict[tuple[str | None, str], int] = {}  # (test id, hash) -> answers written since enable()
+        self.writer = AnswerWriter()
         self._replayed: dict[tuple[str | None, str], int] = {}  # how often each recording was served
         self._lock = threading.Lock()
         self.integrations: list[Integration] = [
@@ -193,7 +189,7 @@ class Recorder:
             self.passthrough = list(passthrough)
         elif not self.passthrough:
             self.passthrough = passthrough_from_env()
-        self._recorded.clear()
+        self.writer.forget_answers()
         self._replayed.clear()
         self.enabled = True
         for integration in self.integrations:
@@ -257,15 +253,9 @@ class Recorder:
         return any(base_url.startswith(prefix) for prefix in self.passthrough)
 
     def prepare_body(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The body that is hashed and stored: user normalizers applied, live ids made stable.
-
-        A live answer's id (say ``resp_123``) is stored as ``rec-<hash>``; when a later request
-        of the same run passes it back (``previous_response_id``), it is hashed as the stored id,
-        which is what the replayed answer will carry.
-        """
-        if self._live_ids:
-            body = _replace_strings(body, self._live_ids)
-        return apply_normalizers(self.redactor.scrub(body), self.normalizers)
+        """The body that is hashed and stored: live ids made stable, secrets scrubbed, user
+        normalizers applied."""
+        return apply_normalizers(self.redactor.scrub(self.writer.stable_ids(body)), self.normalizers)
 
     def http_key(self, described: HttpRequest) -> RequestKey:
         """The key of an HTTP-level call, the same way for every SDK: llama-stack's hash and file.
@@ -372,70 +362,26 @@ class Recorder:
         return save
 
     def save(self, call: Call, body: Any, is_streaming: bool, *, error: Exception | None = None) -> Path:
-        """Write one answer (an object, a stream's chunks, an error) to the call's recording file.
-
-        A request answered more than once in the same test keeps every answer, in order
-        (``more_responses``), repeats included (``pending``, ``pending``, ``done``). Answers that
-        are all equal leave llama-stack's plain single-answer layout, which replays the same.
-        """
+        """Write one answer (an object, a stream's chunks, an error) to the call's recording file."""
         key = call.key
-        response = self._response_document(call, body, is_streaming, error)
+        response = self.writer.response_document(
+            body,
+            is_streaming=is_streaming,
+            error=error,
+            normalized_id=f"rec-{key.hash[:12]}" if call.normalizes_ids else None,
+            redactor=self.redactor,
+        )
         folder = self.store.recording_dir if key.shared else self.store.write_folder(key.test_id)
         path = folder / call.filename_for(body)
-        with self._lock:
-            answers = [*self._earlier_answers(key, path), response]
-            document: dict[str, Any] = {
-                "test_id": None if key.shared else key.test_id,
-                "request": key.request,
-                "response": answers[0],
-                "id_normalization_mapping": {},
-            }
-            if any(answer != answers[0] for answer in answers[1:]):
-                document["more_responses"] = answers[1:]
-            write_atomically(path, encode_recording(document))
-            self._recorded[(key.test_id, key.hash)] = len(answers)
+        self.writer.write(
+            path,
+            test_id=None if key.shared else key.test_id,
+            key=(key.test_id, key.hash),
+            request=key.request,
+            response=response,
+        )
         self._log(key, "recorded", path)
         return path
-
-    def _response_document(self, call: Call, body: Any, is_streaming: bool, error: Exception | None) -> dict[str, Any]:
-        normalized_id = f"rec-{call.key.hash[:12]}"
-        items = body if is_streaming else [body]
-        dumped = [dump_object(item) for item in items]
-        if call.normalizes_ids:
-            for envelope in dumped:
-                if isinstance(envelope, dict) and isinstance(envelope.get("__data__"), dict):
-                    self._remember_live_id(envelope["__data__"], normalized_id)
-                    normalize_ids(envelope["__data__"], normalized_id)
-        dumped = self.redactor.scrub(dumped)
-        response: dict[str, Any] = {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming}
-        if error is not None:
-            response["is_exception"] = True
-            response["exception_data"] = self.redactor.scrub(describe_error(error))
-            response["exception_message"] = self.redactor.scrub(str(error))
-        return response
-
-    def _earlier_answers(self, key: RequestKey, path: Path) -> list[dict[str, Any]]:
-        """The answers this run already wrote for the same request in the same test (polling).
-
-        Read back from the file rather than kept in memory: a long-running server records
-        forever, and only how many answers each (test id, hash) got is remembered. A file in the
-        single-answer layout stands for that many equal answers.
-        """
-        count = self._recorded.get((key.test_id, key.hash), 0)
-        if not count or not path.is_file():
-            return []
-        earlier = msgspec.json.decode(path.read_bytes())
-        answers = [earlier["response"], *earlier.get("more_responses", [])]
-        return answers if len(answers) > 1 else answers * count
-
-    def _remember_live_id(self, data: dict[str, Any], normalized_id: str) -> None:
-        if data.get("object") == "model":
-            return
-        for holder in (data, data.get("response")):
-            if isinstance(holder, dict) and isinstance(holder.get("id"), str):
-                self._live_ids[holder["id"]] = normalized_id
-        while len(self._live_ids) > MAX_LIVE_IDS:  # a server recording for days: forget the oldest
-            del self._live_ids[next(iter(self._live_ids))]
 
     def not_found_message(self, key: RequestKey) -> str:
         folders = self.store.read_folders(key.test_id)
@@ -480,16 +426,6 @@ def _raise_if_error(recording: Recording) -> Recording:
         if error is not None:
             raise error
     return recording
-
-
-def _replace_strings(value: Any, replacements: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return replacements.get(value, value)
-    if isinstance(value, dict):
-        return {key: _replace_strings(item, replacements) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_replace_strings(item, replacements) for item in value]
-    return value
 
 
 def _merge(recordings: Iterator[Recording]) -> Recording:

@@ -1,0 +1,130 @@
+"""Writing answers: one recording file per request, every answer it got, ids made stable.
+
+Kept apart from the decision (``recorder``): what a file holds when a request is answered
+several times, how live ids become stored ids, and the memory both need, live here.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .envelopes import dump_object, normalize_ids
+from .recorded_errors import describe_error
+from .redaction import Redactor
+from .storage import encode_recording, write_atomically
+
+MAX_LIVE_IDS = 10_000
+
+
+class AnswerWriter:
+    """Writes answers to recording files, and remembers what a later request may quote.
+
+    Remembered per process: how many answers each (test id, hash) got since the recorder was
+    enabled (the answers themselves are read back from the file: a long-running server records
+    forever), and the most recent live ids with the stored ids they became.
+    """
+
+    def __init__(self) -> None:
+        self._answers_written: dict[tuple[str | None, str], int] = {}
+        self._live_ids: dict[str, str] = {}  # live id -> stored id, the most recent MAX_LIVE_IDS
+        self._lock = threading.Lock()
+
+    def forget_answers(self) -> None:
+        """A new recording session: earlier answers of a request are overwritten, not extended."""
+        self._answers_written.clear()
+
+    def stable_ids(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with every live id this run has seen replaced by its stored form.
+
+        A live answer's id (say ``resp_123``) is stored as ``rec-<hash>``; when a later request
+        passes it back (``previous_response_id``), it must hash as what replay will return.
+        """
+        return _replace_strings(body, self._live_ids) if self._live_ids else body
+
+    def write(
+        self,
+        path: Path,
+        *,
+        test_id: str | None,
+        key: tuple[str | None, str],
+        request: dict[str, Any],
+        response: dict[str, Any],
+    ) -> None:
+        """Write ``response`` as the latest answer to the request in ``path``.
+
+        A request answered more than once in the same test keeps every answer, in order
+        (``more_responses``), repeats included (``pending``, ``pending``, ``done``). Answers that
+        are all equal leave llama-stack's plain single-answer layout, which replays the same.
+        """
+        with self._lock:
+            answers = [*self._earlier_answers(key, path), response]
+            document: dict[str, Any] = {
+                "test_id": test_id,
+                "request": request,
+                "response": answers[0],
+                "id_normalization_mapping": {},
+            }
+            if any(answer != answers[0] for answer in answers[1:]):
+                document["more_responses"] = answers[1:]
+            write_atomically(path, encode_recording(document))
+            self._answers_written[key] = len(answers)
+
+    def response_document(
+        self,
+        body: Any,
+        *,
+        is_streaming: bool,
+        error: Exception | None,
+        normalized_id: str | None,
+        redactor: Redactor,
+    ) -> dict[str, Any]:
+        """The ``response`` section: envelopes, ids made stable (unless None), secrets scrubbed."""
+        items = body if is_streaming else [body]
+        dumped = [dump_object(item) for item in items]
+        if normalized_id is not None:
+            for envelope in dumped:
+                if isinstance(envelope, dict) and isinstance(envelope.get("__data__"), dict):
+                    self._remember_live_id(envelope["__data__"], normalized_id)
+                    normalize_ids(envelope["__data__"], normalized_id)
+        dumped = redactor.scrub(dumped)
+        response: dict[str, Any] = {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming}
+        if error is not None:
+            response["is_exception"] = True
+            response["exception_data"] = redactor.scrub(describe_error(error))
+            response["exception_message"] = redactor.scrub(str(error))
+        return response
+
+    def _earlier_answers(self, key: tuple[str | None, str], path: Path) -> list[dict[str, Any]]:
+        """The answers this run already wrote for the same request in the same test (polling).
+
+        A file in the single-answer layout stands for as many equal answers as were written.
+        """
+        count = self._answers_written.get(key, 0)
+        if not count or not path.is_file():
+            return []
+        earlier = msgspec.json.decode(path.read_bytes())
+        answers = [earlier["response"], *earlier.get("more_responses", [])]
+        return answers if len(answers) > 1 else answers * count
+
+    def _remember_live_id(self, data: dict[str, Any], normalized_id: str) -> None:
+        if data.get("object") == "model":
+            return
+        for holder in (data, data.get("response")):
+            if isinstance(holder, dict) and isinstance(holder.get("id"), str):
+                self._live_ids[holder["id"]] = normalized_id
+        while len(self._live_ids) > MAX_LIVE_IDS:  # a server recording for days: forget the oldest
+            del self._live_ids[next(iter(self._live_ids))]
+
+
+def _replace_strings(value: Any, replacements: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return replacements.get(value, value)
+    if isinstance(value, dict):
+        return {key: _replace_strings(item, replacements) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(item, replacements) for item in value]
+    return value
