@@ -47,9 +47,11 @@ def test_verify_passes_on_llama_stacks_sample_skipping_types_not_installed():
 
 
 def test_verify_fails_listing_each_bad_file_and_why(tmp_path):
-    shutil.copy(SEED, tmp_path / "good.json")
-    (tmp_path / "truncated.json").write_bytes(SEED.read_bytes()[:500])
-    (tmp_path / "evil.json").write_text(
+    folder = tmp_path / "recordings"  # a truncated file is a failed recording only where recordings live
+    folder.mkdir()
+    shutil.copy(SEED, folder / "good.json")
+    (folder / "truncated.json").write_bytes(SEED.read_bytes()[:500])
+    (folder / "evil.json").write_text(
         json.dumps(
             {"request": {}, "response": {"body": {"__type__": "os.system", "__data__": {}}, "is_streaming": False}}
         )

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from api_recorder.recorder import RECORDER
+from conftest import ENV_NAMES
 from helpers import read_json
 
 pytest.importorskip("openai")
@@ -41,8 +42,8 @@ def test_embedding():
 @pytest.fixture
 def inner(pytester, fake_openai, monkeypatch):
     monkeypatch.setenv("FAKE_OPENAI_URL", fake_openai.url)
-    monkeypatch.delenv("LLAMA_STACK_TEST_INFERENCE_MODE", raising=False)
-    monkeypatch.delenv("LLAMA_STACK_TEST_RECORDING_DIR", raising=False)
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
     pytester.mkpydir("suite")
     pytester.path.joinpath("suite", "test_inner.py").write_text(INNER_TEST)
     return pytester

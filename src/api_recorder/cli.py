@@ -1,16 +1,17 @@
 """The ``api-recorder`` command (also ``python -m api_recorder``): live with recordings.
 
-``list``, ``show``, ``verify``, ``stats``, ``normalize``, ``prune`` and ``diff``, built on typer
-and rich (``pip install 'api-recorder[cli]'``).
+``list``, ``show``, ``verify``, ``stats``, ``normalize``, ``prune``, ``diff`` and ``run``, built on
+typer and rich (``pip install 'api-recorder[cli]'``).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -26,7 +27,17 @@ except ImportError as missing:  # the command line is an extra
 
 from .envelopes import normalize_ids
 from .errors import RecordingFileError, TypeNotInstalledError
+from .launcher import run_or_exit
 from .recorder import RECORDER
+from .report import (
+    ReportRefused,
+    ShardProof,
+    ShardReport,
+    is_legacy_report,
+    read_report_document,
+    shard_problems,
+    shard_report,
+)
 from .storage import Recording, encode_recording, read_recording, write_atomically
 
 app = typer.Typer(
@@ -58,7 +69,43 @@ class _Summary(msgspec.Struct):
 _decode_summary = msgspec.json.Decoder(_Summary).decode
 
 
+RECORDING_NAME = re.compile(r"(models-)?[0-9a-f]{64}(-[0-9a-f]+)?\.json")  # <sha256>.json, models-<sha256>-<ids>.json
+
+
+class _Shape(msgspec.Struct):
+    """Just enough of a file to tell a recording from other JSON: a request object and a response object."""
+
+    request: dict[str, msgspec.Raw]
+    response: dict[str, msgspec.Raw]
+
+
+_decode_shape = msgspec.json.Decoder(_Shape).decode
+
+
 def find_recordings(directory: Path) -> list[Path]:
+    """The recordings under ``directory`` (or the file itself): package.json, test data and CI
+    matrices in the same tree are left alone by every command."""
+    return sort_json_files(directory)[0]
+
+
+def sort_json_files(directory: Path) -> tuple[list[Path], list[Path]]:
+    """The ``*.json`` files under ``directory``, split into recordings and other JSON.
+
+    A recording is in a folder named ``recordings``, is named as recordings are (``<sha256>.json``),
+    or holds a ``request`` object and a ``response`` object. A file named on the command line is
+    taken as a recording: whoever names it wants it checked.
+    """
+    files = json_files(directory)
+    if directory.is_file():
+        return files, []
+    recordings: list[Path] = []
+    others: list[Path] = []
+    for path in files:
+        (recordings if is_recording(path, directory) else others).append(path)
+    return recordings, others
+
+
+def json_files(directory: Path) -> list[Path]:
     """Every ``*.json`` file under ``directory`` (or the file itself), hidden and tool folders aside."""
     if directory.is_file():
         return [directory]
@@ -69,6 +116,20 @@ def find_recordings(directory: Path) -> list[Path]:
         for path in directory.rglob("*.json")
         if not path.name.startswith(".") and not SKIPPED_FOLDERS.intersection(path.relative_to(directory).parts)
     )
+
+
+def is_recording(path: Path, directory: Path) -> bool:
+    """Where, or as what, a file found under ``directory`` says it is a recording (see sort_json_files)."""
+    folders = (directory.resolve().name, *path.relative_to(directory).parts[:-1])
+    return "recordings" in folders or RECORDING_NAME.fullmatch(path.name) is not None or shaped_like_a_recording(path)
+
+
+def shaped_like_a_recording(path: Path) -> bool:
+    try:
+        _decode_shape(path.read_bytes())
+    except (OSError, msgspec.DecodeError, UnicodeDecodeError):  # DecodeError includes ValidationError
+        return False
+    return True
 
 
 def summarize(path: Path) -> _Summary | None:
@@ -195,15 +256,16 @@ def show(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A r
 
 @app.command()
 def verify(directory: Path = typer.Argument(Path("."), help="Folder to check (recursively).")) -> None:
-    """Load and rehydrate every file; exit 1 listing each file that fails, and why."""
+    """Load and rehydrate every recording; exit 1 listing each file that fails, and why.
+
+    Other JSON in the tree (package.json, test data, CI matrices) is counted as ignored, not failed.
+    """
     ok = skipped = 0
     failures: list[tuple[Path, str]] = []
-    for path in find_recordings(directory):
+    recordings, others = sort_json_files(directory)
+    for path in recordings:
         try:
-            recording = read_recording(path, RECORDER.rehydrator)
-            for response in recording.responses:
-                response.body  # noqa: B018 - rebuilding is the check
-                response.error()
+            check_recording(path)
             ok += 1
         except TypeNotInstalledError as exc:
             skipped += 1
@@ -215,9 +277,23 @@ def verify(directory: Path = typer.Argument(Path("."), help="Folder to check (re
         for path, reason in failures:
             table.add_row(str(path), reason)
         console.print(table)
-    console.print(f"{ok} ok, {skipped} skipped (types not installed), {len(failures)} failed")
+    ignored = f", {len(others)} other JSON file{'s' if len(others) != 1 else ''} ignored" if others else ""
+    console.print(f"{ok} ok, {skipped} skipped (types not installed), {len(failures)} failed{ignored}")
     if failures:
         raise typer.Exit(1)
+
+
+def check_recording(path: Path) -> None:
+    """Rebuild every answer of the file, as replay would; RecordingFileError saying why it cannot."""
+    recording = read_recording(path, RECORDER.rehydrator)
+    if "body" not in _decode_shape(path.read_bytes()).response:  # replay would answer None
+        raise RecordingFileError(
+            f"{path}: not a recording: 'response' has no 'body'. Record it again, or move the file out of the "
+            "recordings folder if it is not a recording."
+        )
+    for response in recording.responses:
+        response.body  # noqa: B018 - rebuilding is the check
+        response.error()
 
 
 @app.command()
@@ -298,23 +374,123 @@ def normalize(
 
 @app.command()
 def prune(
-    directory: Path = typer.Argument(Path("."), help="Only files under this folder are deleted."),
-    unused_from: Path = typer.Option(
-        ..., "--unused-from", exists=True, dir_okay=False, help="A report written by pytest --api-recorder-report."
+    paths: list[Path] = typer.Argument(
+        None,
+        metavar="DIRECTORY|REPORT",
+        help="Only recordings under DIRECTORY (default: .) are deleted. More shard reports may follow --unused-from's.",
     ),
+    unused_from: list[Path] = typer.Option(
+        ...,
+        "--unused-from",
+        help="A report written by pytest --api-recorder-report; give every CI shard's (after it, or repeated).",
+    ),
+    root: Path = typer.Option(
+        Path("."),
+        "--root",
+        help="The project root the shards ran in (their pytest rootdir); report paths are relative to it.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; delete nothing."),
 ) -> None:
-    """Delete the recordings a previous run reported unused."""
-    report = json.loads(unused_from.read_text())
-    root = directory.resolve()
-    deleted = 0
-    for name in report.get("unused", []):
-        path = Path(name).resolve()
-        if root not in path.parents or not path.is_file():
-            continue
-        path.unlink()
-        deleted += 1
-        console.print(f"deleted {path}")
-    console.print(f"{deleted} unused recording(s) deleted")
+    """Delete the recordings that one run, or every shard of a split run together, proved unused.
+
+    Reports that cannot prove it (a shard failed, is missing, overlaps another, or collected other
+    tests) are refused with exit 1 and nothing is deleted.
+    """
+    directory, reports = directory_and_reports(paths or [], unused_from)
+    documents, problems = read_reports(reports)
+    if len(reports) == 1 and not problems and is_legacy_report(documents[0][1]):
+        targets = listed_unused(*documents[0], directory)
+    else:
+        targets = proven_unused(shard_reports(documents, problems), directory, root)
+    delete_recordings(targets, dry_run)
+
+
+def directory_and_reports(paths: list[Path], unused_from: list[Path]) -> tuple[Path, list[Path]]:
+    """``prune --unused-from a.json b.json tests/``: an option takes one value, so the reports after
+    the first arrive as arguments; a folder among them is DIRECTORY."""
+    folders = [path for path in paths if path.is_dir()]
+    if len(folders) > 1:
+        raise typer.BadParameter(f"one DIRECTORY at most, got {', '.join(map(str, folders))}.")
+    for path in paths:
+        if not path.exists() and path.suffix != ".json":
+            raise typer.BadParameter(f"{path}: no such folder (and not a .json report).")
+    reports = [*unused_from, *(path for path in paths if not path.is_dir())]
+    return (folders[0] if folders else Path(".")), reports
+
+
+def read_reports(reports: list[Path]) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
+    """Each report's JSON object, and why the others cannot be read."""
+    documents, problems = [], []
+    for path in reports:
+        try:
+            documents.append((path, read_report_document(path)))
+        except ReportRefused as exc:
+            problems.append(str(exc))
+    return documents, problems
+
+
+def shard_reports(documents: list[tuple[Path, dict[str, Any]]], problems: list[str]) -> list[ShardReport]:
+    """The reports as shards; refused, naming every report that is unreadable or of another format."""
+    shards = []
+    for path, document in documents:
+        try:
+            shards.append(shard_report(path, document))
+        except ReportRefused as exc:
+            problems.append(str(exc))
+    if problems:
+        refuse(problems)
+    return shards
+
+
+def listed_unused(report: Path, document: dict[str, Any], directory: Path) -> list[tuple[Path, str | None]]:
+    """A report of an earlier api-recorder: its ``unused`` list, kept to recordings under ``directory``."""
+    names = document.get("unused", [])
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        refuse([f"{report}: 'unused' is not a list of paths. Re-run with pytest --api-recorder-report={report.name}."])
+    recordings = {path.resolve() for path in find_recordings(directory)}
+    paths = (Path(name).resolve() for name in names)
+    return [(path, None) for path in paths if path in recordings]
+
+
+def proven_unused(shards: list[ShardReport], directory: Path, root: Path) -> list[tuple[Path, str | None]]:
+    """What green shards that together ran every collected test once prove unused, under ``directory``."""
+    problems = shard_problems(shards)
+    proof = ShardProof.from_shards(shards)
+    problems += proof.root_problems(root, directory)
+    if problems:
+        refuse(problems)
+    describe_proof(len(shards), proof, root)
+    return list(proof.unused(root.resolve(), find_recordings(directory)))
+
+
+def describe_proof(reports: int, proof: ShardProof, root: Path) -> None:
+    """One line saying what the reports hold, so a surprising prune can be traced back to them."""
+    used_here = sum(1 for path in proof.used_paths(root.resolve()) if path.exists())
+    elsewhere = len(proof.used) - used_here
+    line = (
+        f"{reports} report(s): {len(proof.collected)} test(s) collected, {len(proof.passed)} passed, "
+        f"{len(proof.used)} recording(s) used"
+    )
+    if elsewhere:
+        line += f" ({elsewhere} of them not under {root}: recorded on the CI machines and not committed?)"
+    console.print(line, markup=False, soft_wrap=True)
+
+
+def refuse(problems: list[str]) -> NoReturn:
+    """Exit 1, deleting nothing, with every reason the reports fall short (all at once: one CI round trip)."""
+    console.print("nothing deleted: the reports do not prove which recordings are unused.", markup=False)
+    for problem in problems:
+        console.print(f"  - {problem}", markup=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def delete_recordings(targets: list[tuple[Path, str | None]], dry_run: bool) -> None:
+    for path, why in targets:
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        because = f" ({why})" if why else ""
+        console.print(f"{'would delete' if dry_run else 'deleted'} {path}{because}", markup=False, soft_wrap=True)
+    console.print(f"{len(targets)} unused recording(s) {'would be deleted' if dry_run else 'deleted'}")
 
 
 @app.command()
@@ -343,6 +519,20 @@ def diff(
 
 def _json_lines(value: Any) -> list[str]:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+@app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+def run(
+    command: list[str] = typer.Argument(None, metavar="-- COMMAND [ARGS]", help="The command, after --, verbatim."),
+    mode: str | None = typer.Option(
+        None, "--mode", help="record, replay or record-if-missing; default: LLAMA_STACK_TEST_INFERENCE_MODE."
+    ),
+    recording_dir: Path | None = typer.Option(
+        None, "--recording-dir", help="Where recordings live; default: LLAMA_STACK_TEST_RECORDING_DIR."
+    ),
+) -> None:
+    """Run a command recorded or replayed, also where .pth files are not read (pip --target, zipapps, pex)."""
+    run_or_exit(command or [], mode, recording_dir)
 
 
 def main() -> None:

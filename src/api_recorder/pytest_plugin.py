@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from .context import TEST_ID_ENV
-from .modes import MODE_ENV, RECORDING_DIR_ENV, Mode
+from .errors import ConflictingSettingsError
+from .modes import MODE_ENV, MODE_ENVS, RECORDING_DIR_ENV, RECORDING_DIR_ENVS, Mode, env_setting
 from .network import network_blocked
 from .recorder import RECORDER, CallLog
-from .report import RunReport, write_report
+from .report import RunOutcomes, RunReport, relative_to, write_report
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--inference-mode",
         choices=[mode.value for mode in Mode],
         default=None,
-        help=f"live, record, replay or record-if-missing (overrides {MODE_ENV}).",
+        help=f"live, record, replay or record-if-missing (overrides {MODE_ENV} / OGX_TEST_INFERENCE_MODE).",
     )
     group.addoption(
         "--block-network",
@@ -45,12 +46,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--api-recorder-report",
         default=None,
         metavar="PATH",
-        help="Write the run's recording report (JSON) here, for `api-recorder prune --unused-from`.",
+        help=(
+            "Write the run's recording report (JSON) here: what it collected, ran, passed and used, for "
+            "`api-recorder prune --unused-from` (one report per CI shard)."
+        ),
     )
     group.addoption(
         "--recording-dir",
         default=None,
-        help=f"Where calls made outside a test's folder are recorded (overrides {RECORDING_DIR_ENV}).",
+        help=(
+            f"Where calls made outside a test's folder are recorded "
+            f"(overrides {RECORDING_DIR_ENV} / OGX_TEST_RECORDING_DIR)."
+        ),
     )
 
 
@@ -75,14 +82,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _session_mode(config: pytest.Config) -> Mode | None:
     flag = config.getoption("--inference-mode", default=None)
-    value = flag or os.environ.get(MODE_ENV, "").strip()
+    value = flag or _env_setting(MODE_ENVS)
     return Mode.parse(value) if value else None
 
 
 def _recording_dir(config: pytest.Config) -> Path | None:
     flag = config.getoption("--recording-dir", default=None)
-    value = flag or os.environ.get(RECORDING_DIR_ENV, "").strip()
+    value = flag or _env_setting(RECORDING_DIR_ENVS)
     return Path(value) if value else None
+
+
+def _env_setting(names: tuple[str, ...]) -> str | None:
+    """A setting from the environment; disagreeing names stop the run before any test."""
+    try:
+        return env_setting(names)
+    except ConflictingSettingsError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 @pytest.hookimpl(wrapper=True)
@@ -137,24 +152,44 @@ def _apply_marker(config: pytest.Config, marker: pytest.Mark) -> None:
 
 
 class RecordingReport:
-    """The end-of-run summary: calls replayed, recorded, missing; recordings never used."""
+    """The end-of-run summary: calls replayed, recorded, missing; recordings never used.
+
+    It also keeps what ``api-recorder prune --unused-from`` needs to trust a shard's report: the
+    tests collected (before deselection), selected, and how each ended. Under pytest-xdist the
+    workers collect and deselect, so they send their collection here with their calls; the
+    controller sees every test's result itself.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.report = RunReport()
+        self.outcomes = RunOutcomes()
         self.ran: set[str] = set()
         self.deselected = 0
         self.failed = False
         self.calls_at_start = len(RECORDER.calls)
+        self.unused: list[Path] = []
+        self.report_written: Path | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Every collected test, before any plugin deselects some (not all of them say so)."""
+        self.outcomes.collected.update(item.nodeid for item in items)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += len(items)
+        self.outcomes.collected.update(item.nodeid for item in items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.outcomes.selected.update(item.nodeid for item in session.items)
+        self.outcomes.collected |= self.outcomes.selected
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
             self.failed = True
         if report.when == "call" and report.passed:  # a test that skipped itself used nothing
             self.ran.add(report.nodeid)
+        self.outcomes.record(report.nodeid, report.when, report.outcome)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -163,36 +198,66 @@ class RecordingReport:
         if data:
             self.report.merge(RunReport.from_json(data))
             self.deselected += data.get("deselected", 0)
+            self.outcomes.collected.update(data.get("collected", []))
+            self.outcomes.selected.update(data.get("selected", []))
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         own = RunReport.from_calls(RECORDER.calls[self.calls_at_start :])
         del RECORDER.calls[self.calls_at_start :]  # a session run inside a test (pytester) is not the outer's
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
-            workeroutput["api_recorder"] = {**own.to_json(), "deselected": self.deselected}
+            workeroutput["api_recorder"] = {
+                **own.to_json(),
+                "deselected": self.deselected,
+                "collected": sorted(self.outcomes.collected),
+                "selected": sorted(self.outcomes.selected),
+            }
             return
         self.report.merge(own)
+        self.unused = self.report.unused(self.ran, self.config.rootpath)
+        path = self.config.getoption("--api-recorder-report", default=None)
+        if path:  # written here, not in the terminal summary: also with -p no:terminal
+            self.report_written = Path(path)
+            write_report(
+                self.report_written,
+                self.report,
+                self.unused,
+                self.outcomes,
+                rootdir=self.config.rootpath,
+                args=self._args_relative_to_root(),
+                exitstatus=int(exitstatus),
+                mode=RECORDER.mode.value if getattr(self.config, "_api_recorder_enabled", False) else None,
+            )
+
+    def _args_relative_to_root(self) -> list[str]:
+        """The paths pytest was given (or its testpaths), relative to the rootdir: where the tests live.
+
+        Prune deletes recordings of a vanished test file only inside them.
+        """
+        root = self.config.rootpath.resolve()
+        base = self.config.invocation_params.dir
+        paths = {(base / arg.split("::", 1)[0]).resolve() for arg in self.config.args}
+        relative = (relative_to(root, path) for path in paths)
+        return sorted(name for name in relative if not Path(name).is_absolute())
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         report = self.report
-        if not (report.replayed or report.recorded or report.missing or report.used):
+        if not (report.replayed or report.recorded or report.missing or report.used or self.report_written):
             return
         write = terminalreporter.write_line
         terminalreporter.section("api-recorder")
         write(f"{report.replayed} replayed, {report.recorded} recorded, {report.missing} missing")
         for call in report.missing_calls[:20]:
             write(f"  missing: {call}")
-        unused = report.unused(self.ran, self.config.rootpath)
+        unused = self.unused
         if unused:
             write(f"{len(unused)} recording(s) in the folders this run used were never used:")
             for path in unused[:20]:
                 write(f"  {path}")
             if len(unused) > 20:
                 write(f"  ... and {len(unused) - 20} more")
-        path = self.config.getoption("--api-recorder-report", default=None)
-        if path:
-            write_report(Path(path), report, unused)
-            write(f"report written to {path}")
+        if self.report_written:
+            write(f"report written to {self.report_written}")
         if self.config.getoption("--prune-unused", default=False):
             self._prune(unused, exitstatus, write)
 

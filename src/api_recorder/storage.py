@@ -67,7 +67,8 @@ class RecordedResponse:
 
         if self.exception_data:
             return rebuild_error(self.exception_data, self.rehydrator.registry, self.url)
-        return RecordedError("Exception", self.exception_message or "recorded error")
+        # llama-stack's legacy format: a message only, replayed as its bare Exception(message)
+        return RecordedError("Exception", self.exception_message or "Unknown error")
 
     def iter_body(self) -> Iterator[Any]:
         """The stream's chunks, each rebuilt only when reached (time to first chunk stays short)."""
@@ -164,15 +165,24 @@ def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recordi
             document = _decode_file(data)
         answers = [document.response, *(document.more_responses or [])]
         responses = [_recorded_response(doc, rehydrator, source, document.request) for doc in answers]
+    except msgspec.ValidationError as exc:  # valid JSON of the wrong shape (a subclass of DecodeError: first)
+        detail, _, where = str(exc).partition(" - at `$")
+        where = where.rstrip("`").lstrip(".")  # "response.is_streaming"; "" for the whole file
+        missing = detail.removeprefix("Object missing required field `")
+        if missing != detail:
+            missing = missing.rstrip("`")
+            problem = f"'{where}' has no '{missing}'" if where else f"no '{missing}' object"
+        else:
+            problem = f"{detail[:1].lower()}{detail[1:]} {f'at {where!r}' if where else 'for the whole file'}"
+        raise RecordingFileError(
+            f"{source}: not a recording: {problem.replace('`', chr(39))}. A recording needs 'request' (an "
+            "object) and 'response' (an object with 'body' and 'is_streaming'); record it again, or move the "
+            "file out of the recordings folder if it is not a recording."
+        ) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise RecordingFileError(
             f"{source}: not a readable recording ({exc}). The file is truncated or not JSON; "
             "delete it and record it again."
-        ) from exc
-    except msgspec.ValidationError as exc:
-        raise RecordingFileError(
-            f"{source}: not a recording file ({exc}). A recording needs 'request' (an object) and "
-            "'response' with 'body' and 'is_streaming'; delete it and record it again."
         ) from exc
     return Recording(
         test_id=document.test_id,
