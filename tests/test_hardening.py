@@ -238,13 +238,19 @@ def test_tool_errors_replay(workdir, fake_tavily):
         fake_tavily.client().search("anything")
 
 
+def answered_with(response, folder, client):
+    """Record one chat, then make its recording hold ``response``, as another recorder wrote it."""
+    with api_recorder.recording("record", recording_dir=folder):
+        ask(client)
+    (path,) = recordings_in(folder)
+    document = read_json(path)
+    document["response"] = response
+    path.write_text(json.dumps(document))
+
+
 def test_llama_stack_recorded_errors_replay(tmp_path, fake_openai):
     client = fake_openai.client()
-    with api_recorder.recording("record", recording_dir=tmp_path):
-        ask(client)
-    (path,) = recordings_in(tmp_path)
-    document = read_json(path)
-    document["response"] = {
+    response = {
         "body": None,
         "is_streaming": False,
         "is_exception": True,
@@ -258,7 +264,7 @@ def test_llama_stack_recorded_errors_replay(tmp_path, fake_openai):
         },
         "exception_message": "Error code: 429 - quota",
     }
-    path.write_text(json.dumps(document))
+    answered_with(response, tmp_path, client)
     with api_recorder.recording("replay", recording_dir=tmp_path), pytest.raises(openai.RateLimitError) as caught:
         ask(client)
     assert caught.value.status_code == 429 and caught.value.body == {"error": {"message": "quota"}}
@@ -295,17 +301,13 @@ def test_registered_errors_keep_their_status_and_body(workdir):
 def test_llama_stacks_legacy_errors_replay_with_its_message(tmp_path, fake_openai):
     """The legacy format has only ``exception_message``; llama-stack raises Exception(message)."""
     client = fake_openai.client()
-    with api_recorder.recording("record", recording_dir=tmp_path):
-        ask(client)
-    (path,) = recordings_in(tmp_path)
-    document = read_json(path)
-    document["response"] = {
+    legacy = {
         "body": None,
         "is_streaming": False,
         "is_exception": True,
         "exception_message": "Connection error: upstream closed",
     }
-    path.write_text(json.dumps(document))
+    answered_with(legacy, tmp_path, client)
     with api_recorder.recording("replay", recording_dir=tmp_path), pytest.raises(Exception) as caught:
         ask(client)
     assert str(caught.value) == "Connection error: upstream closed"

@@ -56,43 +56,39 @@ def stabilize(value: Any, *, drop_stream_options: bool = False) -> Any:
 
     Search scores pasted into prompts by tools differ in their last digits from run to run.
     """
-    if isinstance(value, dict):
-        out = {key: stabilize(item) for key, item in value.items()}
-        if drop_stream_options:
-            out.pop("stream_options", None)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [stabilize(item) for item in value]
-    if isinstance(value, float):
-        return round(value, 5)
-    if isinstance(value, str):
-        return _round_floats_in_string(value)
-    return value
+    return _stabilized(value, newest=False, drop_stream_options=drop_stream_options, is_root=True)
 
 
-def stabilize_newest(value: Any, *, drop_stream_options: bool = False, _is_root: bool = True) -> Any:
+def stabilize_newest(value: Any, *, drop_stream_options: bool = False) -> Any:
     """The newest rules, as llama-stack's ``_normalize_body_for_hash`` applies them.
 
     Its quirks are kept for byte-exact hashes: ``project_id`` is dropped from the provider-config
     dicts of the top-level body *and* of every dict that is a list item (llama-stack treats both
     as a root), and ``stream_options`` only at the top.
     """
+    return _stabilized(value, newest=True, drop_stream_options=drop_stream_options, is_root=True)
+
+
+def _stabilized(value: Any, *, newest: bool, drop_stream_options: bool, is_root: bool) -> Any:
     if isinstance(value, dict):
-        out = {key: stabilize_newest(item, _is_root=False) for key, item in value.items()}
+        out = {
+            key: _stabilized(item, newest=newest, drop_stream_options=False, is_root=False)
+            for key, item in value.items()
+        }
         if drop_stream_options:
             out.pop("stream_options", None)
-        if _is_root:
+        if newest and is_root:
             for name in PROVIDER_CONFIG_KEYS:
                 extra = out.get(name)
                 if isinstance(extra, dict):
                     extra.pop("project_id", None)
         return out
     if isinstance(value, (list, tuple)):
-        return [stabilize_newest(item) for item in value]
+        return [_stabilized(item, newest=newest, drop_stream_options=False, is_root=True) for item in value]
     if isinstance(value, float):
         return round(value, 5)
     if isinstance(value, str):
-        return _round_floats_in_string(_normalize_file_search_metadata(value))
+        return _round_floats_in_string(_normalize_file_search_metadata(value) if newest else value)
     return value
 
 
