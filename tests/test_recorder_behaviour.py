@@ -371,17 +371,6 @@ def test_test_context_has_a_process_wide_fallback():
     assert RECORDER.current_test_id() is None
 
 
-def test_raw_response_calls_are_refused_not_sent(workdir, fake_openai):
-    client = fake_openai.client()
-    with api_recorder.recording("replay"):
-        with pytest.raises(api_recorder.UnsupportedCallError, match="with_raw_response"):
-            client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
-        with pytest.raises(api_recorder.UnsupportedCallError):
-            with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES):
-                pass
-    assert fake_openai.request_count == 0
-
-
 def test_uncovered_resources_are_left_untouched(workdir, fake_openai):
     from openai.resources.files import Files
 

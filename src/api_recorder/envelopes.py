@@ -38,6 +38,17 @@ decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _encode = msgspec.json.Encoder().encode
 
 
+def envelope_data(raw: msgspec.Raw | bytes) -> bytes:
+    """The ``__data__`` JSON of one stored envelope (what the server sent); other JSON as it is.
+
+    Cheap: no object is built. Raw-response replays serve these bytes as the HTTP body.
+    """
+    try:
+        return bytes(_decode_envelope(raw).data)
+    except msgspec.DecodeError:  # not an envelope (ValidationError is a DecodeError)
+        return bytes(raw)
+
+
 class TypeRegistry:
     """The classes a recording may name: SDK types by module prefix, plus the user's own."""
 

@@ -14,6 +14,7 @@ import hashlib
 import inspect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import GeneratorType
 from typing import Any
 
@@ -32,8 +33,9 @@ from ..modes import Mode
 from ..patching import Patches
 from ..recorder import HttpRequest, Recorder, RequestKey
 from ..redaction import redact_query
-from ..storage import Recording
+from ..storage import RecordedResponse, Recording
 from ..streams import AsyncRecordingStream, RecordingStream, ReplayAsyncStream, ReplayStream
+from .openai_raw import LEGACY, hand_over, raw_response_mode, replayed_response, then
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,6 @@ PATCH_POINTS: list[tuple[str, str, Endpoint]] = [
 
 # Arguments that change how a request travels, not what it asks: never hashed nor stored.
 _TRANSPORT_ARGUMENTS = frozenset({"extra_headers", "timeout"})
-_RAW_RESPONSE_HEADER = "x-stainless-raw-response"
 
 
 def install(recorder: Recorder) -> Patches:
@@ -164,9 +165,9 @@ class OpenAICall:
         self.instance = instance
         self.is_async = is_async
         self.kwargs = _name_positional_arguments(wrapped, args, _materialize_iterators(kwargs))
-        refuse_raw_response(self.kwargs, endpoint)
+        self.raw_mode = raw_response_mode(self.kwargs)  # with_raw_response / with_streaming_response
         self.raw_answer: Any = None  # what parse() got from the API before parsing
-        self.canned_answer: Any = None  # what parse() is given back on replay
+        self.canned_answer: RecordedResponse | None = None  # what parse() is given back on replay
         self.key = self._build_key(recorder)
 
     def _build_key(self, recorder: Recorder) -> RequestKey:
@@ -205,14 +206,33 @@ class OpenAICall:
     def replay(self, recording: Recording) -> Any:
         response = recording.response
         if self.endpoint.answer == "parsed":
-            self.canned_answer = response.body
+            self.canned_answer = response
             return self.invoke()
+        answer = self._replayed_answer(response)
+        return self._as_raw_response(answer, response) if self.raw_mode else answer
+
+    def _replayed_answer(self, response: RecordedResponse) -> Any:
         if self.endpoint.answer == "page":
             return self._page(response.body)
         if response.is_streaming:
             stream_cls = ReplayAsyncStream if self.is_async else ReplayStream
             return stream_cls(response.iter_body(), error=response.error())
         return response.body
+
+    def _as_raw_response(self, answer: Any, response: RecordedResponse) -> Any:
+        """What ``with_raw_response`` / ``with_streaming_response`` give: the SDK's response object."""
+        request = self.key.request
+        return replayed_response(
+            self.raw_mode or LEGACY,
+            answer,
+            response,
+            client=self.instance._client,
+            method=request["method"],
+            url=request["url"],
+            request_id=f"rec-{self.key.hash[:12]}",
+            is_async=self.is_async,
+            page=self.endpoint.answer == "page",
+        )
 
     def is_recordable_error(self, error: Exception) -> bool:
         return isinstance(error, openai.APIError)
@@ -224,13 +244,21 @@ class OpenAICall:
         return None
 
     def capture(self, result: Any, save: Any) -> Any:
+        if self.endpoint.answer == "parsed":  # the raw completion, kept by ParseResource
+            save(self.raw_answer, False)
+            return result
+        if self.raw_mode:  # the live response object; its parse() gives what is being recorded
+            return then(result.parse(), lambda parsed: then(self._capture(parsed, save), partial(hand_over, result)))
+        return self._capture(result, save)
+
+    def _capture(self, result: Any, save: Any) -> Any:
         if isinstance(result, Stream):
             return RecordingStream(result, lambda chunks, error=None: save(chunks, True, error))
         if isinstance(result, AsyncStream):
             return AsyncRecordingStream(result, lambda chunks, error=None: save(chunks, True, error))
         if self.endpoint.answer == "page":
             return self._capture_page(result, save)
-        save(self.raw_answer if self.endpoint.answer == "parsed" else result, False)
+        save(result, False)
         return result
 
     def _capture_page(self, page: Any, save: Any) -> Any:
@@ -251,6 +279,25 @@ class OpenAICall:
         page._set_private_attributes(client=self.instance._client, model=Model, options=options)
         return page
 
+    def parsed_replay(self, options: Any) -> Any:
+        """``parse()`` on replay: the recorded completion through the SDK's parser (raw: wrapped)."""
+        recorded = self.canned_answer
+        assert recorded is not None
+        answer = _parsed(recorded.body, options)
+        return self._as_raw_response(answer, recorded) if self.raw_mode else answer
+
+    def parsed_live(self, live: Any, options: Any) -> Any:
+        """``parse()`` live: keep the unparsed completion for the file, hand the parsed one over."""
+        if not self.raw_mode:
+            self.raw_answer = live
+            return _parsed(live, options)
+
+        def keep(completion: Any) -> Any:
+            self.raw_answer = completion
+            return hand_over(live, _parsed(completion, options))
+
+        return then(live.parse(), keep)
+
     def filename_for(self, body: Any) -> str:
         if self.endpoint.answer == "page" and body is not None:  # a failed model list has no models
             return f"models-{self.key.hash}-{model_ids_digest(body)}.json"
@@ -270,9 +317,10 @@ class ParseResource(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:
         call = self._self_call
-        if call.canned_answer is None:
-            call.raw_answer = self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
-        return _parsed(call.canned_answer or call.raw_answer, options)
+        if call.canned_answer is not None:
+            return call.parsed_replay(options)
+        live = self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
+        return call.parsed_live(live, options)
 
 
 class AsyncParseResource(ParseResource):
@@ -280,9 +328,10 @@ class AsyncParseResource(ParseResource):
 
     async def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         call = self._self_call
-        if call.canned_answer is None:
-            call.raw_answer = await self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
-        return _parsed(call.canned_answer or call.raw_answer, options)
+        if call.canned_answer is not None:
+            return call.parsed_replay(options)
+        live = await self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
+        return await _resolved(call.parsed_live(live, options))
 
 
 def _parsed(raw: Any, options: Any) -> Any:
@@ -314,6 +363,10 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+async def _resolved(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
 def provider_metadata(client: Any) -> dict[str, str]:
     """What llama-stack keeps about the provider: the SDK version, and Azure's ``api-version``."""
     metadata = {"openai_sdk_version": openai.__version__}
@@ -322,18 +375,6 @@ def provider_metadata(client: Any) -> dict[str, str]:
         if isinstance(api_version, str):
             metadata["azure_api_version"] = api_version
     return metadata
-
-
-def refuse_raw_response(kwargs: dict[str, Any], endpoint: Endpoint) -> None:
-    """``with_raw_response`` wants HTTP bytes, which are never recorded: refuse, never pass through."""
-    headers = kwargs.get("extra_headers") or {}
-    if any(str(name).lower() == _RAW_RESPONSE_HEADER for name in headers):
-        raise UnsupportedCallError(
-            f"{endpoint.path}: calls through .with_raw_response / .with_streaming_response return raw "
-            "HTTP responses, which api-recorder does not record or replay. Call the method directly "
-            "(for example client.chat.completions.create(...)), or run this test with "
-            "LLAMA_STACK_TEST_INFERENCE_MODE=live."
-        )
 
 
 def request_body(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""``.with_raw_response`` and ``.with_streaming_response``: the SDK's response objects, recorded.
+
+LangChain sends most of its calls through ``with_raw_response`` (it reads ``.parse()`` and
+``.headers``), the OpenAI Agents SDK its streams through ``with_streaming_response``. Both only add
+a header to the call (``X-Stainless-Raw-Response``): the request is the same, so its recording is
+the same file as a direct call's. What differs is the wrapping of the answer:
+
+- recording, the live response object is returned as it came (live headers, status, bytes); its
+  ``parse()`` gives the object or stream api-recorder records as it passes;
+- replaying, a real ``LegacyAPIResponse`` / ``APIResponse`` / ``AsyncAPIResponse`` is built around
+  an HTTP response that holds what the recorded objects serialize to (JSON, or SSE for streams),
+  with ``x-request-id`` normalized like ids; its ``parse()`` gives the replayed object.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+from openai._legacy_response import LegacyAPIResponse
+from openai._models import FinalRequestOptions
+from openai._response import APIResponse, AsyncAPIResponse
+
+from ..envelopes import envelope_data
+from ..storage import RecordedResponse
+
+RAW_RESPONSE_HEADER = "x-stainless-raw-response"
+LEGACY = "true"  # .with_raw_response: a LegacyAPIResponse, parse() is sync even for async clients
+STREAMING = "stream"  # .with_streaming_response: an (Async)APIResponse inside a context manager
+
+
+def raw_response_mode(kwargs: Mapping[str, Any]) -> str | None:
+    """``"true"`` for ``with_raw_response``, ``"stream"`` for ``with_streaming_response``, else None."""
+    headers = kwargs.get("extra_headers") or {}
+    for name, value in headers.items():
+        if str(name).lower() == RAW_RESPONSE_HEADER and value in (LEGACY, STREAMING):
+            return str(value)
+    return None
+
+
+def hand_over(response: Any, answer: Any) -> Any:
+    """Make ``response.parse()`` give ``answer`` (the object or stream being recorded).
+
+    The SDK's responses cache what ``parse()`` returns per type; the answer goes in that cache.
+    """
+    response._parsed_by_type[response._cast_to] = answer
+    return response
+
+
+def then(value: Any, step: Callable[[Any], Any]) -> Any:
+    """``step(value)``, after awaiting ``value`` if it is awaitable (async responses parse async)."""
+    if inspect.isawaitable(value):
+
+        async def awaited() -> Any:
+            result = step(await value)
+            return await result if inspect.isawaitable(result) else result
+
+        return awaited()
+    return step(value)
+
+
+def replayed_response(
+    mode: str,
+    answer: Any,
+    recorded: RecordedResponse,
+    *,
+    client: Any,
+    method: str,
+    url: str,
+    request_id: str,
+    is_async: bool,
+    page: bool = False,
+) -> Any:
+    """The SDK's response object for a replayed ``answer``: parse() gives it, bytes are its JSON/SSE."""
+    http = _sdk_http_module()
+    streamed = recorded.is_streaming
+    content = sse_body(recorded) if streamed else json_body(recorded, page=page)
+    content_type = "text/event-stream; charset=utf-8" if streamed else "application/json"
+    raw = http.Response(
+        200,
+        headers={"content-type": content_type, "x-request-id": request_id},
+        content=content,
+        request=http.Request(method, url),
+    )
+    raw.elapsed = datetime.timedelta(0)
+    if mode == LEGACY:
+        cls: Any = LegacyAPIResponse
+    else:
+        cls = AsyncAPIResponse if is_async else APIResponse
+    response = cls(
+        raw=raw,
+        cast_to=type(answer),
+        client=client,
+        stream=streamed,
+        stream_cls=type(answer) if streamed else None,
+        options=FinalRequestOptions.construct(method=method.lower(), url=url),
+    )
+    return hand_over(response, answer)
+
+
+def wire_json(raw: msgspec.Raw | bytes) -> bytes:
+    """One stored object as compact JSON, as it came over the wire (files are indented)."""
+    return msgspec.json.format(envelope_data(raw), indent=-1)
+
+
+def json_body(recorded: RecordedResponse, *, page: bool) -> bytes:
+    """The answer's JSON as the server sent it; a model list as its ``{"object": "list"}`` page."""
+    if not page:
+        return wire_json(recorded.raw_body)  # type: ignore[arg-type]
+    items = b",".join(wire_json(raw) for raw in msgspec.json.decode(recorded.raw_body, type=list[msgspec.Raw]))
+    return b'{"object":"list","data":[' + items + b"]}"
+
+
+def sse_body(recorded: RecordedResponse) -> bytes:
+    """The stream as Server-Sent Events: Responses-API events named, chat chunks ending in [DONE]."""
+    frames = []
+    named = False
+    for raw in recorded.raw_body:  # type: ignore[union-attr]
+        data = wire_json(raw)
+        kind = msgspec.json.decode(data, type=_EventType).type
+        named = named or kind is not None
+        prefix = b"event: " + kind.encode() + b"\n" if kind else b""
+        frames.append(prefix + b"data: " + data + b"\n\n")
+    if not named:
+        frames.append(b"data: [DONE]\n\n")
+    return b"".join(frames)
+
+
+class _EventType(msgspec.Struct):
+    type: str | None = None
+
+
+def _sdk_http_module() -> Any:
+    """The HTTP library the installed openai uses (httpx2 from openai 3, httpx before)."""
+    from openai import _base_client
+
+    return getattr(_base_client, "httpx2", None) or importlib.import_module("httpx")
