@@ -34,18 +34,39 @@ class _ActivatingLoader:
 
 
 class ActivateOnImport:
-    """A one-shot meta path finder: the first import of a watched SDK activates api-recorder."""
+    """A meta path finder that activates api-recorder when a watched SDK is really imported.
+
+    It stays on ``sys.meta_path`` until then: a ``find_spec`` probe (a library checking whether
+    the SDK is installed) loads nothing and must not use it up. It finds nothing itself: it asks
+    the finders after it and wraps the loader they return.
+    """
+
+    def __init__(self):
+        # Names being found now: another finder may ask back. The import system's per-module lock
+        # serializes real imports of one name, so a plain set is enough (no threading import here).
+        self._finding = set()
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname not in WATCHED:
+        finding = self._finding
+        if fullname not in WATCHED or fullname in finding:
             return None
-        remove_finder()
-        import importlib.util
-
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
+        finding.add(fullname)
+        try:
+            spec = self._spec_from_other_finders(fullname, path, target)
+        finally:
+            finding.discard(fullname)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
             spec.loader = _ActivatingLoader(spec.loader)
         return spec
+
+    def _spec_from_other_finders(self, fullname, path, target):
+        for finder in list(sys.meta_path):
+            find_spec = getattr(finder, "find_spec", None)
+            if finder is not self and find_spec is not None:
+                spec = find_spec(fullname, path, target)
+                if spec is not None:
+                    return spec
+        return None
 
 
 FINDER = ActivateOnImport()

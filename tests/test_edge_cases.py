@@ -139,6 +139,9 @@ def test_wrap_tool_wraps_an_inherited_method_and_removes_it_cleanly(workdir, mon
         module = importlib.import_module("inheritlib")
         assert module.Client().fetch("abc") == {"key": "abc", "n": 3}
         assert "fetch" in vars(module.Client)
+    assert "fetch" in vars(module.Client)  # disable() leaves the wrapper, inert
+    assert module.Client().fetch("zz") == {"key": "zz", "n": 2}  # passed through: nothing recorded
+    RECORDER.uninstall()
     assert "fetch" not in vars(module.Client)  # removed: the inherited method shows through again
     assert len(recordings_in(workdir / "recordings")) == 1
 

@@ -329,14 +329,26 @@ def test_replayed_stream_supports_the_stream_protocol(workdir, fake_openai):
 # -- switching on and off ------------------------------------------------------------------
 
 
-def test_disable_restores_the_sdk_exactly(workdir):
-    original = Completions.__dict__["create"]
-    api_recorder.enable("replay")
-    assert Completions.__dict__["create"] is not original
-    api_recorder.enable("replay")  # idempotent: still one wrapper
-    assert Completions.__dict__["create"].__wrapped__ is original
+def test_disable_leaves_the_sdk_behaving_exactly_as_before(workdir, fake_openai):
+    client = fake_openai.client()
+    create = client.chat.completions.create  # kept by a library, as LangChain keeps it
+    wrapper = Completions.__dict__["create"]
+    api_recorder.enable("record")
+    api_recorder.enable("record")  # idempotent: still one wrapper
+    assert Completions.__dict__["create"] is wrapper and wrapper.__wrapped__.__name__ == "create"
     api_recorder.disable()
-    assert Completions.__dict__["create"] is original
+    answer = create(model="gpt-4o", messages=MESSAGES)  # straight through: live, nothing written
+    assert type(answer) is ChatCompletion and not answer.id.startswith("rec-")
+    assert recordings_in(workdir) == [] and fake_openai.request_count == 1
+
+
+def test_uninstall_restores_the_classes_exactly_and_enable_wraps_again(workdir):
+    wrapper = Completions.__dict__["create"]
+    RECORDER.uninstall()
+    assert Completions.__dict__["create"] is wrapper.__wrapped__
+    api_recorder.enable("replay")
+    assert type(Completions.__dict__["create"]).__name__ == "FunctionWrapper"
+    api_recorder.disable()
 
 
 def test_recording_blocks_nest_and_restore(workdir):

@@ -1,8 +1,9 @@
 """Installing and removing wrapt wrappers, exactly and only the ones an integration declares.
 
-Each wrapper is applied when its module is imported (wrapt's post-import hook), or at once if it
-already was: instrumenting the OpenAI SDK never imports a resource module the application does
-not use (``openai.resources.responses`` alone costs a quarter of a second to import).
+Each wrapper is applied when its module is imported, or at once if it already was, and again if
+the module is imported anew (new classes): instrumenting the OpenAI SDK never imports a resource
+module the application does not use (``openai.resources.responses`` alone costs a quarter of a
+second to import).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import wrapt
+
+from .imports import IMPORTS
 
 _INHERITED = object()  # marks a wrapper set on a class whose method it inherited
 
@@ -38,13 +41,15 @@ class Patches:
                     stacklevel=2,
                 )
 
-        wrapt.register_post_import_hook(apply, module)
+        IMPORTS.on_import(module, apply)
 
     def _apply(self, module: Any, name: str, wrapper: Callable[..., Any]) -> None:
         owner = module
         *path, attribute = name.split(".")
         for part in path:
             owner = getattr(owner, part)
+        if any(applied_owner is owner and applied == attribute for applied_owner, applied, _ in self._applied):
+            return  # this class is wrapped already (the module was seen again, its classes were not)
         original = owner.__dict__.get(attribute, _INHERITED)  # an inherited method is wrapped on owner
         wrapt.wrap_function_wrapper(owner, attribute, wrapper)
         self._applied.append((owner, attribute, original))

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import wrapt
-
 from .context import TestIdentity, test_file_of
 from .envelopes import Rehydrator, TypeRegistry
 from .errors import RecordingNotFoundError
 from .hashing import Normalizer, apply_normalizers, inference_hashes
+from .imports import IMPORTS
 from .mismatch import explain_missing
 from .modes import (
     DEFAULT_RECORDING_DIR,
@@ -159,6 +158,7 @@ class Recorder:
         ]
         self._installed: dict[Integration, Any] = {}
         self._hooked: set[Integration] = set()
+        self.armed = False
 
     # -- switching on and off -------------------------------------------------------------
 
@@ -192,34 +192,56 @@ class Recorder:
         self.writer.forget_answers()
         self._replayed.clear()
         self.enabled = True
-        for integration in self.integrations:
-            self._activate(integration)
+        self.arm()
 
     def disable(self) -> None:
-        """Remove every wrapper: the SDKs are exactly as they were before enable()."""
-        for installed in self._installed.values():
-            installed.uninstall()
-        self._installed.clear()
+        """Stop intercepting: every wrapper passes calls straight through, as if never installed.
+
+        The wrappers stay (a few hundred nanoseconds a call), so that a method a library looked up
+        while they were installed is still recorded when recording starts again.
+        """
         self.enabled = False
         self.mode = Mode.LIVE
 
-    def add_integration(self, integration: Integration) -> None:
-        """Instrument one more module (``wrap_tool``), now if it is imported and enabled, else later."""
-        self.integrations.append(integration)
-        if self.enabled:
-            self._activate(integration)
+    def uninstall(self) -> None:
+        """Remove every wrapper: the SDK's classes are exactly what they were before api-recorder.
 
-    def _activate(self, integration: Integration) -> None:
-        """Install at once if the module is imported, and on its import otherwise (post-import hook)."""
+        A module imported after this is not wrapped again until the next ``arm()`` or ``enable()``.
+        """
+        self.disable()
+        for installed in self._installed.values():
+            installed.uninstall()
+        self._installed.clear()
+        self.armed = False
+
+    def arm(self) -> None:
+        """Install every integration's wrappers whenever its package is imported, inert until enabled.
+
+        Called when api-recorder is imported: a client, or a bound method such as
+        ``client.chat.completions.create``, that a library keeps from before ``enable()`` or
+        ``recording()`` then goes through the wrappers too.
+        """
+        self.armed = True
+        for integration in self.integrations:
+            self._watch(integration)
+
+    def add_integration(self, integration: Integration) -> None:
+        """Instrument one more module (``wrap_tool``): now if it is imported, else when it is."""
+        self.integrations.append(integration)
+        if self.armed:
+            self._watch(integration)
+
+    def _watch(self, integration: Integration) -> None:
+        """Install at once if the package is imported, else on its import (and after an uninstall)."""
         if integration not in self._hooked:
             self._hooked.add(integration)
-            wrapt.register_post_import_hook(self._import_hook(integration), integration.package)
+            IMPORTS.on_import(integration.package, self._import_hook(integration))
         elif integration.package in sys.modules:
             self._install(integration)
 
     def _import_hook(self, integration: Integration) -> Callable[[Any], None]:
         def on_import(_module: Any) -> None:
-            if self.enabled:
+            if self.armed:
                 self._install(integration)
 
         return on_import
@@ -448,3 +470,4 @@ async def _resolved(value: Any) -> Any:
 
 RECORDER = Recorder()
 """The recorder of this process: the only mutable state api-recorder keeps."""
+RECORDER.arm()

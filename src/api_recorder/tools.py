@@ -127,17 +127,30 @@ def tool(provider: str, *, name: str | None = None) -> Callable[[Callable[..., A
     return decorate
 
 
+_WRAPPED_TARGETS: dict[str, tuple[str, str]] = {}  # "module:Class.method" -> (provider, tool name)
+
+
 def wrap_tool(target: str, *, provider: str, name: str | None = None) -> None:
     """Record ``"module:Class.method"`` (or ``"module:function"``) without editing its code.
 
-    Installed through the same post-import hooks as the SDK integrations: when ``module`` is
-    imported (or at once if it was), while the recorder is enabled; removed by disable().
+    Installed through the same import hooks as the SDK integrations: when ``module`` is imported
+    (or at once if it was, and again if it is imported anew); inert while the recorder is not
+    enabled. Wrapping the same target again is a no-op; under another provider or name, an error.
     """
     from .recorder import RECORDER
 
     module, separator, attribute = target.partition(":")
     if not separator or not module or not attribute:
         raise ValueError(f"wrap_tool needs 'module:Class.method' or 'module:function', not {target!r}.")
+    recorded_as = (provider, name or attribute)
+    earlier = _WRAPPED_TARGETS.setdefault(target, recorded_as)
+    if earlier != recorded_as:
+        raise ValueError(
+            f"{target} is already recorded as provider {earlier[0]!r}, tool {earlier[1]!r}: wrap it once, "
+            "with one provider and name (their recordings are keyed by them)."
+        )
+    if earlier is not recorded_as:
+        return
 
     def install(recorder: Recorder) -> Patches:
         patches = Patches()

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import warnings
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from types import GeneratorType
@@ -81,6 +83,7 @@ PATCH_POINTS: list[tuple[str, str, Endpoint]] = [
 
 # Arguments that change how a request travels, not what it asks: never hashed nor stored.
 _TRANSPORT_ARGUMENTS = frozenset({"extra_headers", "timeout"})
+THROUGH_WRAPPER: ContextVar[bool] = ContextVar("api_recorder_through_wrapper", default=False)
 
 
 def install(recorder: Recorder) -> Patches:
@@ -95,23 +98,54 @@ def install(recorder: Recorder) -> Patches:
 
 
 def refuse_uncovered_in_replay(recorder: Recorder) -> Any:
-    """In replay, an uncovered call (files, batches...) fails fast instead of reaching the network.
+    """Every request of a wrapped client passes here: what must not reach the network, does not.
 
-    Covered calls never get here in replay; passthrough clients (the server under test) do, and go.
+    In replay, an uncovered call (files, batches...) fails fast. A covered call that did not come
+    through the wrappers (its method was looked up before api-recorder was imported) fails in
+    replay, and is warned about while recording, naming that cause. Passthrough clients (the
+    server under test) go.
     """
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if recorder.enabled and recorder.mode is Mode.REPLAY and not recorder.is_passthrough(str(instance.base_url)):
-            options = kwargs.get("options", args[1] if len(args) > 1 else None)
-            target = f"{getattr(options, 'method', '?').upper()} {getattr(options, 'url', '?')}"
+        if not recorder.intercepting or THROUGH_WRAPPER.get() or recorder.is_passthrough(str(instance.base_url)):
+            return wrapped(*args, **kwargs)
+        options = kwargs.get("options", args[1] if len(args) > 1 else None)
+        method, path = str(getattr(options, "method", "?")).upper(), str(getattr(options, "url", "?"))
+        if is_covered(method, path):
+            message = bypass_message(method, path)
+            if recorder.mode is Mode.REPLAY:
+                raise UnsupportedCallError(message)
+            warnings.warn(f"{message} This call was not recorded.", RuntimeWarning, stacklevel=2)
+        elif recorder.mode is Mode.REPLAY:
             raise UnsupportedCallError(
-                f"{target}: this call is not covered by api-recorder, and replay mode never reaches the "
+                f"{method} {path}: this call is not covered by api-recorder, and replay mode never reaches the "
                 "network. Run this test with LLAMA_STACK_TEST_INFERENCE_MODE=live, or name the server it "
                 "talks to in enable(passthrough=[...]) if it is the server under test."
             )
         return wrapped(*args, **kwargs)
 
     return wrapper
+
+
+def is_covered(method: str, path: str) -> bool:
+    """Whether a request (``POST /chat/completions``) is one that a patch point records."""
+    for endpoint in {endpoint for _, _, endpoint in PATCH_POINTS}:
+        covered, asked = endpoint.path.removeprefix("/v1"), path
+        if "{" in covered:  # /models/{model}: any model
+            covered, asked = covered[: covered.index("{")], path[: covered.index("{")]
+        if endpoint.method == method and asked == covered:
+            return True
+    return False
+
+
+def bypass_message(method: str, path: str) -> str:
+    return (
+        f"{method} {path} is a call api-recorder records, but it did not go through api-recorder's wrapper: "
+        "the SDK method was looked up (for example a library kept client.chat.completions.create) before "
+        "api-recorder was imported. Import api_recorder before that library (the pytest plugin does so for "
+        "tests; in a script, `import api_recorder` first), or start the process with "
+        "LLAMA_STACK_TEST_INFERENCE_MODE set so that auto-activation wraps the SDK when it is imported."
+    )
 
 
 def send_test_id(recorder: Recorder) -> Any:
@@ -193,12 +227,22 @@ class OpenAICall:
     # -- making the call --------------------------------------------------------------------
 
     def invoke(self) -> Any:
-        """Make the real call (or, for parse on replay, run the SDK's parser on the recording)."""
+        """Make the real call (or, for parse on replay, run the SDK's parser on the recording).
+
+        The request it sends is marked as one of ours, for :func:`refuse_uncovered_in_replay`.
+        """
+        if self.is_async:
+            return _through_wrapper_async(self._call())
+        token = THROUGH_WRAPPER.set(True)
+        try:
+            return self._call()
+        finally:
+            THROUGH_WRAPPER.reset(token)
+
+    def _call(self) -> Any:
         if self.endpoint.answer == "parsed":
             resource_cls = AsyncParseResource if self.is_async else ParseResource
             return self.wrapped.__func__(resource_cls(self.instance, self), **self.kwargs)
-        if self.is_async and self.endpoint.answer == "page":
-            return _await(self.wrapped(**self.kwargs))
         return self.wrapped(**self.kwargs)
 
     # -- answers --------------------------------------------------------------------------
@@ -359,8 +403,12 @@ def _without_parser(options: Any) -> Any:
     return {k: v for k, v in options.items() if k != "post_parser"} if isinstance(options, Mapping) else options
 
 
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
+async def _through_wrapper_async(awaitable: Any) -> Any:
+    token = THROUGH_WRAPPER.set(True)
+    try:
+        return await awaitable
+    finally:
+        THROUGH_WRAPPER.reset(token)
 
 
 async def _resolved(value: Any) -> Any:
