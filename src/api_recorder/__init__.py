@@ -53,6 +53,7 @@ __all__ = [
     "test_context",
     "test_id_headers",
     "tool",
+    "uninstall",
     "wrap_tool",
 ]
 
@@ -79,8 +80,22 @@ def enable(
 
 
 def disable() -> None:
-    """Remove every wrapper: the SDKs behave exactly as if api-recorder had never been enabled."""
+    """Stop recording and replaying: every wrapper passes calls straight through to the SDK.
+
+    The wrappers stay installed (inert, under a microsecond a call), so that a client or a bound
+    method kept from now on is still recorded when recording starts again; :func:`uninstall`
+    removes them.
+    """
     RECORDER.disable()
+
+
+def uninstall() -> None:
+    """Disable, and remove every wrapper: the SDK's classes are exactly what they were.
+
+    Methods looked up while the wrappers were installed keep them (inert). ``enable()`` installs
+    them again.
+    """
+    RECORDER.uninstall()
 
 
 def current_mode() -> Mode:
