@@ -25,8 +25,8 @@ class ReplayedHTTPResponse:
     status_code = 200
     http_version = "HTTP/1.1"
 
-    def __init__(self) -> None:
-        self.headers: dict[str, str] = {}
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        self.headers: dict[str, str] = dict(headers or {})
         self.is_closed = False
 
     def close(self) -> None:
@@ -36,9 +36,9 @@ class ReplayedHTTPResponse:
         self.is_closed = True
 
 
-def _start_replay(stream: Any, chunks: Iterable[Any], error: BaseException | None) -> None:
+def _start_replay(stream: Any, chunks: Iterable[Any], error: BaseException | None, headers: Any) -> None:
     """The state the SDK's stream classes expect, minus the HTTP connection there never was."""
-    stream.response = ReplayedHTTPResponse()
+    stream.response = ReplayedHTTPResponse(headers)
     stream._cast_to = object
     stream._client = None
     stream._options = None
@@ -50,8 +50,10 @@ def _start_replay(stream: Any, chunks: Iterable[Any], error: BaseException | Non
 class ReplayStream(Stream[Any]):
     """A recorded stream played back: iteration, context manager and close() as the SDK's."""
 
-    def __init__(self, chunks: Iterable[Any], *, error: BaseException | None = None) -> None:
-        _start_replay(self, chunks, error)
+    def __init__(
+        self, chunks: Iterable[Any], *, error: BaseException | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        _start_replay(self, chunks, error, headers)
 
     def __stream__(self) -> Iterator[Any]:
         for chunk in self._chunks:
@@ -68,8 +70,10 @@ class ReplayStream(Stream[Any]):
 class ReplayAsyncStream(AsyncStream[Any]):
     """The async twin of :class:`ReplayStream`."""
 
-    def __init__(self, chunks: Iterable[Any], *, error: BaseException | None = None) -> None:
-        _start_replay(self, chunks, error)
+    def __init__(
+        self, chunks: Iterable[Any], *, error: BaseException | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        _start_replay(self, chunks, error, headers)
 
     async def __stream__(self) -> AsyncIterator[Any]:
         for chunk in self._chunks:

@@ -2,8 +2,9 @@
 
 Design rule: every answer has FRESH ids (uuid based) and the CURRENT timestamp,
 while its CONTENT (text, tool arguments, structured output, embeddings) is a
-pure function of the request body.  That lets tests prove that a recorder
-normalizes volatile fields yet reproduces content exactly.
+pure function of the request body, less the ids earlier answers handed out
+(so a tool loop answers the same words on every run).  That lets tests prove
+that a recorder normalizes volatile fields yet reproduces content exactly.
 
 Wire formats follow openai 3.57.0 (`openai/types/...`, `openai/_streaming.py`,
 `openai/lib/streaming/...`); `test_fakes.py` validates every payload against
@@ -21,7 +22,7 @@ import re
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,6 +171,22 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
+_VOLATILE_KEYS = frozenset({"id", "call_id", "tool_call_id"})
+
+
+def without_volatile_ids(value: Any) -> Any:
+    """`value` without the ids an earlier answer handed out (call ids, item ids).
+
+    A tool loop sends back the fresh ids of the previous answer; seeding content
+    from the request minus those ids keeps it the same from one run to the next.
+    """
+    if isinstance(value, dict):
+        return {key: without_volatile_ids(item) for key, item in value.items() if key not in _VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [without_volatile_ids(item) for item in value]
+    return value
+
+
 def stable_seed(*parts: Any) -> int:
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big")
@@ -313,15 +330,21 @@ def sample_from_schema(schema: Any, root: Any = None, name: str = "value", depth
     return None
 
 
-def _accepts_string(schema: Any, root: Any) -> bool:
+_STRING_CONSTRAINTS = ("enum", "const", "format", "pattern")
+
+
+def _accepts_text(schema: Any, root: Any, text: str) -> bool:
+    """Whether the free text `text` is itself valid for `schema` (a plain string, no format or pattern)."""
     if not isinstance(schema, dict):
         return True
     if "$ref" in schema:
-        return _accepts_string(resolve_ref(root, schema["$ref"]), root)
+        return _accepts_text(resolve_ref(root, schema["$ref"]), root, text)
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
-            return any(_accepts_string(branch, root) for branch in schema[key])
-    if "enum" in schema or "const" in schema:
+            return any(_accepts_text(branch, root, text) for branch in schema[key])
+    if any(key in schema for key in _STRING_CONSTRAINTS):
+        return False
+    if len(text) < schema.get("minLength", 0) or len(text) > schema.get("maxLength", len(text)):
         return False
     type_ = schema.get("type")
     return type_ is None or type_ == "string" or (isinstance(type_, list) and "string" in type_)
@@ -331,7 +354,9 @@ def tool_arguments(parameters: Any, text: str) -> str:
     """JSON arguments for a tool call: every property sampled, the key one set to `text`.
 
     The key property is the schema's first required property (else "query"),
-    so a search-style tool receives the user's question verbatim.
+    so a search-style tool receives the user's question verbatim; when that
+    property cannot hold the text (a number, an enum, a date, a pattern, a
+    length limit), it keeps its sampled value, so the arguments always fit.
     """
     schema = parameters if isinstance(parameters, dict) else {}
     properties = schema.get("properties") or {}
@@ -340,7 +365,7 @@ def tool_arguments(parameters: Any, text: str) -> str:
         arguments = {}
     required = [key for key in (schema.get("required") or []) if isinstance(key, str)]
     key = required[0] if required else "query"
-    if not properties or _accepts_string(properties.get(key), schema):
+    if not properties or _accepts_text(properties.get(key), schema, text):
         arguments[key] = text
     return json.dumps(arguments)
 
@@ -421,6 +446,23 @@ def structured_content(response_format: Any, user_text: str) -> str | None:
     return None
 
 
+def tool_results(
+    items: list[Any],
+    is_result: Callable[[dict[str, Any]], bool],
+    text_of: Callable[[dict[str, Any]], str],
+    is_user: Callable[[dict[str, Any]], bool],
+) -> str | None:
+    """The tool results the model is answering, joined; None unless the last item is one.
+
+    Every result after the last user turn counts, so parallel calls are all quoted.
+    """
+    items = [item for item in items if isinstance(item, dict)]
+    if not items or not is_result(items[-1]):
+        return None
+    start = max((index for index, item in enumerate(items) if is_user(item)), default=-1) + 1
+    return "; ".join(text_of(item) for item in items[start:] if is_result(item))
+
+
 def plan_turn(
     *,
     user_text: str,
@@ -456,8 +498,12 @@ def plan_chat_turn(body: dict[str, Any]) -> TurnPlan:
     if not isinstance(messages, list):
         raise ApiError(400, "'messages' must be an array.", param="messages")
     user_texts = [content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    last = messages[-1] if isinstance(messages[-1], dict) else {}
-    tool_output = content_text(last.get("content")) if last.get("role") == "tool" else None
+    tool_output = tool_results(
+        messages,
+        is_result=lambda m: m.get("role") == "tool",
+        text_of=lambda m: content_text(m.get("content")),
+        is_user=lambda m: m.get("role") == "user",
+    )
     return plan_turn(
         user_text=user_texts[-1] if user_texts else "",
         tool_output=tool_output,
@@ -465,7 +511,7 @@ def plan_chat_turn(body: dict[str, Any]) -> TurnPlan:
         tool_choice=body.get("tool_choice"),
         response_format=body.get("response_format"),
         word_count=requested_word_count(body.get("max_completion_tokens"), body.get("max_tokens")),
-        seed=stable_seed("chat", messages),
+        seed=stable_seed("chat", without_volatile_ids(messages)),
         prompt_tokens=sum(count_words(content_text(m.get("content"))) + 3 for m in messages if isinstance(m, dict)),
     )
 
@@ -482,8 +528,12 @@ def plan_responses_turn(body: dict[str, Any]) -> TurnPlan:
     require(body, "model")
     items = _responses_input_items(require(body, "input"))
     user_texts = [content_text(i.get("content")) for i in items if i.get("role") == "user"]
-    last = items[-1] if items else {}
-    tool_output = content_text(last.get("output")) if last.get("type") == "function_call_output" else None
+    tool_output = tool_results(
+        items,
+        is_result=lambda i: i.get("type") == "function_call_output",
+        text_of=lambda i: content_text(i.get("output")),
+        is_user=lambda i: i.get("role") == "user",
+    )
     text_config = body.get("text") if isinstance(body.get("text"), dict) else {}
     instructions = body.get("instructions") if isinstance(body.get("instructions"), str) else ""
     prompt_tokens = count_words(instructions) + sum(
@@ -496,7 +546,7 @@ def plan_responses_turn(body: dict[str, Any]) -> TurnPlan:
         tool_choice=body.get("tool_choice"),
         response_format=text_config.get("format"),
         word_count=requested_word_count(body.get("max_output_tokens")),
-        seed=stable_seed("responses", instructions, body.get("input")),
+        seed=stable_seed("responses", instructions, without_volatile_ids(body.get("input"))),
         prompt_tokens=prompt_tokens,
     )
 

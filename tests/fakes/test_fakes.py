@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import json
 import struct
 import time
@@ -24,7 +25,7 @@ import tavily
 from openai.types import Completion, CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from tavily.errors import ForbiddenError
 
 from .openai_app import FakeOpenAI, sample_from_schema, tool_arguments
@@ -621,6 +622,187 @@ def test_responses_parse_with_text_format_sync_and_async() -> None:
             streamed = stream.get_final_response()
     assert isinstance(response.output_parsed, MathAnswer)
     assert parsed_async == response.output_parsed == streamed.output_parsed
+
+
+# ---------------------------------------------------------------------------
+# Tool loops and schemas, the way agent frameworks drive them
+# ---------------------------------------------------------------------------
+
+
+class Booking(BaseModel):
+    day: datetime.date
+    seats: int = Field(ge=1, le=9)
+    code: str = Field(max_length=4)
+    color: Color
+    window: bool
+    guests: list[Step]
+
+
+def chat_tool(name: str, model: type[BaseModel] = SearchArgs) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name, "parameters": model.model_json_schema()}}
+
+
+def responses_tool(name: str, model: type[BaseModel] = SearchArgs) -> dict[str, Any]:
+    return {"type": "function", "name": name, "parameters": model.model_json_schema(), "strict": False}
+
+
+def chat_tool_loop(client: openai.OpenAI, question: str) -> tuple[str, str]:
+    """Ask, answer the tool call, ask again: (tool call id, final text)."""
+    messages: list[dict[str, Any]] = user(question)
+    first = client.chat.completions.create(model=MODEL, messages=messages, tools=[chat_tool("search")])
+    call = first.choices[0].message.tool_calls[0]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": f"result for {call.function.name}"},
+    ]
+    second = client.chat.completions.create(model=MODEL, messages=messages, tools=[chat_tool("search")])
+    return call.id, second.choices[0].message.content
+
+
+def responses_tool_loop(client: openai.OpenAI, question: str) -> tuple[str, str]:
+    items: list[Any] = [{"role": "user", "content": question}]
+    first = client.responses.create(model=MODEL, input=items, tools=[responses_tool("search")])
+    call = first.output[0]
+    items += [
+        call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "ok"},
+    ]
+    second = client.responses.create(model=MODEL, input=items, tools=[responses_tool("search")])
+    return call.call_id, second.output_text
+
+
+def test_tool_loop_answers_the_same_words_on_every_run_though_call_ids_are_fresh() -> None:
+    with FakeOpenAI() as fake, fake.client() as client:
+        chat_runs = [chat_tool_loop(client, "find cats") for _ in range(2)]
+        responses_runs = [responses_tool_loop(client, "find cats") for _ in range(2)]
+    for (first_id, first_text), (second_id, second_text) in (chat_runs, responses_runs):
+        assert first_id != second_id
+        assert first_text == second_text
+    assert chat_runs[0][1].startswith("Based on the tool result: result for search ")
+    assert responses_runs[0][1].startswith("Based on the tool result: ok ")
+
+
+def test_every_tool_result_after_the_last_user_turn_is_quoted() -> None:
+    calls = [{"id": f"call_{n}", "type": "function", "function": {"name": "search", "arguments": "{}"}} for n in (1, 2)]
+    chat_messages = [
+        *user("old question"),
+        {"role": "tool", "tool_call_id": "call_0", "content": "stale"},
+        *user("two lookups"),
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "call_1", "content": "first result"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "second result"},
+    ]
+    items = [
+        {"role": "user", "content": "two lookups"},
+        {"type": "function_call", "call_id": "call_1", "name": "search", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "first result"},
+        {"type": "function_call", "call_id": "call_2", "name": "search", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_2", "output": "second result"},
+    ]
+    with FakeOpenAI() as fake, fake.client() as client:
+        chat = client.chat.completions.create(model=MODEL, messages=chat_messages, tools=[chat_tool("search")])
+        response = client.responses.create(model=MODEL, input=items, tools=[responses_tool("search")])
+    for text in (chat.choices[0].message.content, response.output_text):
+        assert text.startswith("Based on the tool result: first result; second result ")
+        assert "stale" not in text
+
+
+def test_tool_choice_forces_the_named_tool_or_turns_tools_off() -> None:
+    chat_tools = [chat_tool("first"), chat_tool("second")]
+    with FakeOpenAI() as fake, fake.client() as client:
+        default = client.chat.completions.create(model=MODEL, messages=user("q"), tools=chat_tools)
+        forced = client.chat.completions.create(
+            model=MODEL,
+            messages=user("q"),
+            tools=chat_tools,
+            tool_choice={"type": "function", "function": {"name": "second"}},
+        )
+        off = client.chat.completions.create(model=MODEL, messages=user("q"), tools=chat_tools, tool_choice="none")
+        responses_forced = client.responses.create(
+            model=MODEL,
+            input="q",
+            tools=[responses_tool("first"), responses_tool("second")],
+            tool_choice={"type": "function", "name": "second"},
+        )
+    assert default.choices[0].message.tool_calls[0].function.name == "first"
+    assert forced.choices[0].message.tool_calls[0].function.name == "second"
+    assert off.choices[0].message.tool_calls is None and off.choices[0].message.content.startswith("echo: q")
+    assert responses_forced.output[0].type == "function_call" and responses_forced.output[0].name == "second"
+
+
+@pytest.mark.parametrize(
+    "key_schema",
+    [
+        {"type": "string", "format": "date"},
+        {"type": "string", "maxLength": 4},
+        {"type": "string", "pattern": "^[0-9]+$"},
+        {"type": "string", "enum": ["a", "b"]},
+        {"type": "integer", "minimum": 100},
+    ],
+    ids=["format", "max-length", "pattern", "enum", "integer"],
+)
+def test_a_key_property_that_cannot_hold_the_text_keeps_its_sampled_value(key_schema: dict[str, Any]) -> None:
+    schema = {"type": "object", "properties": {"key": key_schema}, "required": ["key"]}
+    value = json.loads(tool_arguments(schema, "a question that fits none of these"))["key"]
+    assert value == sample_from_schema(key_schema, name="key")
+
+
+def test_chat_tool_arguments_fit_the_tool_schema_in_json_and_streams() -> None:
+    tools = [openai.pydantic_function_tool(Booking)]
+    with FakeOpenAI() as fake, fake.client() as client:
+        completion = client.chat.completions.parse(model=MODEL, messages=user("book a table"), tools=tools)
+        with client.chat.completions.stream(model=MODEL, messages=user("book a table"), tools=tools) as stream:
+            streamed = stream.get_final_completion()
+    parsed = completion.choices[0].message.tool_calls[0].function.parsed_arguments
+    assert isinstance(parsed, Booking)
+    assert parsed == Booking(
+        day=datetime.date(2024, 1, 1),
+        seats=9,
+        code="code",
+        color=Color.RED,
+        window=True,
+        guests=[Step(explanation="explanation-value", output=42)],
+    )
+    assert streamed.choices[0].message.tool_calls[0].function.parsed_arguments == parsed
+
+
+def test_responses_function_call_then_structured_answer_like_an_agent_with_an_output_type() -> None:
+    tools = [openai.pydantic_function_tool(SearchArgs, name="search")]
+    with FakeOpenAI() as fake, fake.client() as client:
+        first = client.responses.parse(model=MODEL, input="solve it", tools=tools, text_format=MathAnswer)
+        call = first.output[0]
+        items = [
+            {"role": "user", "content": "solve it"},
+            {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "x = 2"},
+        ]
+        with client.responses.stream(model=MODEL, input=items, tools=tools, text_format=MathAnswer) as stream:
+            events = [event.type for event in stream]
+            final = stream.get_final_response()
+    assert call.type == "function_call" and call.parsed_arguments == SearchArgs(query="solve it", limit=42)
+    assert first.output_parsed is None
+    assert isinstance(final.output_parsed, MathAnswer)
+    assert events[:2] == ["response.created", "response.in_progress"] and events[-1] == "response.completed"
+    assert "response.output_text.delta" in events
+
+
+def test_chat_json_schema_response_format_as_a_plain_dict_fits_the_schema() -> None:
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "math_answer", "schema": MathAnswer.model_json_schema(), "strict": True},
+    }
+    with FakeOpenAI() as fake, fake.client() as client:
+        completion = client.chat.completions.create(
+            model=MODEL, messages=user("solve"), response_format=response_format
+        )
+        chunks = list(
+            client.chat.completions.create(
+                model=MODEL, messages=user("solve"), response_format=response_format, stream=True
+            )
+        )
+    content = completion.choices[0].message.content
+    assert MathAnswer.model_validate_json(content).steps[0].output == 42
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == content
 
 
 # ---------------------------------------------------------------------------

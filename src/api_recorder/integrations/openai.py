@@ -256,12 +256,19 @@ class OpenAICall:
         return self._as_raw_response(answer, response) if self.raw_mode else answer
 
     def _replayed_answer(self, response: RecordedResponse) -> Any:
+        """The SDK's object; like the SDK, it carries the request id (normalized, as ids are)."""
         if self.endpoint.answer == "page":
             return self._page(response.body)
         if response.is_streaming:
             stream_cls = ReplayAsyncStream if self.is_async else ReplayStream
-            return stream_cls(response.iter_body(), error=response.error())
-        return response.body
+            headers = {"x-request-id": self.request_id}
+            return stream_cls(response.iter_body(), error=response.error(), headers=headers)
+        return with_request_id(response.body, self.request_id)
+
+    @property
+    def request_id(self) -> str:
+        """The ``x-request-id`` a replayed answer carries: headers are not recorded, ids normalized."""
+        return f"rec-{self.key.hash[:12]}"
 
     def _as_raw_response(self, answer: Any, response: RecordedResponse) -> Any:
         """What ``with_raw_response`` / ``with_streaming_response`` give: the SDK's response object."""
@@ -273,7 +280,7 @@ class OpenAICall:
             client=self.instance._client,
             method=request["method"],
             url=request["url"],
-            request_id=f"rec-{self.key.hash[:12]}",
+            request_id=self.request_id,
             is_async=self.is_async,
             page=self.endpoint.answer == "page",
         )
@@ -327,7 +334,7 @@ class OpenAICall:
         """``parse()`` on replay: the recorded completion through the SDK's parser (raw: wrapped)."""
         recorded = self.canned_answer
         assert recorded is not None
-        answer = _parsed(recorded.body, options)
+        answer = _parsed(with_request_id(recorded.body, self.request_id), options)
         return self._as_raw_response(answer, recorded) if self.raw_mode else answer
 
     def parsed_live(self, live: Any, options: Any) -> Any:
@@ -376,6 +383,13 @@ class AsyncParseResource(ParseResource):
             return call.parsed_replay(options)
         live = await self.__wrapped__._post(path, options=_without_parser(options), **kwargs)
         return await _resolved(call.parsed_live(live, options))
+
+
+def with_request_id(answer: Any, request_id: str) -> Any:
+    """What the SDK does to every object it parses: ``answer._request_id`` from ``x-request-id``."""
+    if isinstance(answer, openai.BaseModel):
+        answer._request_id = request_id
+    return answer
 
 
 def _parsed(raw: Any, options: Any) -> Any:
