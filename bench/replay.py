@@ -220,6 +220,39 @@ def first_chunk_table() -> list[tuple[str, float]]:
     return [(f"first chunk of {largest.name[:12]}... ({count} chunks)", first_time), ("all its chunks", whole_time)]
 
 
+def memory_table(work: Path, copies: int = 40) -> dict[str, float]:
+    """Peak memory (tracemalloc) of a huge stream: as ``.body``, as a replayed stream, and the
+    objects alone. The file is the largest sample recording with its chunks repeated ``copies`` times."""
+    import gc
+    import tracemalloc
+
+    largest = max(SAMPLE.glob("*/recordings/*.json"), key=lambda p: p.stat().st_size)
+    document = json.loads(largest.read_bytes())
+    document["response"]["body"] = document["response"]["body"] * copies
+    huge = work / "huge.json"
+    huge.write_text(json.dumps(document, indent=2))
+    del document
+
+    def peak_of(action: Callable[[], Any]) -> tuple[float, Any]:
+        gc.collect()
+        tracemalloc.start()
+        kept = action()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak, kept
+
+    gc.collect()
+    tracemalloc.start()
+    chunks = read_recording(huge, RECORDER.rehydrator).response.body
+    body_peak, with_objects = tracemalloc.get_traced_memory()[1], tracemalloc.get_traced_memory()[0]
+    del chunks
+    gc.collect()
+    objects_size = with_objects - tracemalloc.get_traced_memory()[0]  # what letting them go gives back
+    tracemalloc.stop()
+    stream_peak, _ = peak_of(lambda: sum(1 for _ in read_recording(huge, RECORDER.rehydrator).response.iter_body()))
+    return {"file": huge.stat().st_size, "body": body_peak, "objects": objects_size, "stream": stream_peak}
+
+
 def print_table(title: str, rows: list[tuple[str, float]], calls: int | None = None) -> None:
     print(f"\n{title}")
     for name, seconds in rows:
@@ -247,6 +280,16 @@ def main() -> None:
     rows = first_chunk_table()
     print_table("largest sample recording", rows)
     print(f"  first chunk / whole:               {rows[0][1] / rows[1][1]:6.2f}    (target <= 0.20)")
+
+    with tempfile.TemporaryDirectory() as work:
+        memory = memory_table(Path(work))
+    mb = 1e6
+    print(f"\nmemory, a {memory['file'] / mb:.0f} MB streamed recording (the largest sample's chunks x 40)")
+    print(f"  the rebuilt objects alone            {memory['objects'] / mb:8.0f} MB")
+    print(f"  peak, read as .response.body         {memory['body'] / mb:8.0f} MB   "
+          f"({memory['body'] / memory['objects']:.2f}x the objects; target: about 1x)")
+    print(f"  peak, replayed as a stream           {memory['stream'] / mb:8.0f} MB   "
+          f"({memory['stream'] / memory['file']:.2f}x the file)")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,13 @@ def activate():
         api_recorder.enable()
         test_id = os.environ.get("API_RECORDER_TEST_ID")
         if test_id:
-            RECORDER.test_ids.fallback = test_id
+            from api_recorder.context import checked_test_id
+            from api_recorder.errors import InvalidTestIdError
+
+            try:
+                RECORDER.test_ids.fallback = checked_test_id(test_id)
+            except InvalidTestIdError as exc:  # never obeyed: recorded under no test id instead
+                sys.stderr.write(f"api-recorder: ignoring API_RECORDER_TEST_ID. {exc} This process has no test id.\n")
     except Exception as exc:
         warn(f"could not activate recording ({exc!r}); this process runs unrecorded")
 

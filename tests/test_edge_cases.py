@@ -115,10 +115,10 @@ def test_repeated_answers_of_interleaved_tests_stay_apart(workdir):
 
 def test_a_request_scoped_test_id_leaves_the_process_wide_one_alone():
     with RECORDER.test_ids.scope("tests/t.py::test_outer"):
-        RECORDER.test_ids.fallback = "set-meanwhile"
         with RECORDER.test_ids.scope("tests/t.py::test_request", process_wide=False):
             assert RECORDER.current_test_id() == "tests/t.py::test_request"
-        assert RECORDER.test_ids.fallback == "set-meanwhile"
+            assert RECORDER.test_ids.process_wide() == "tests/t.py::test_outer"
+        assert RECORDER.current_test_id() == "tests/t.py::test_outer"
 
 
 def test_wrap_tool_wraps_an_inherited_method_and_removes_it_cleanly(workdir, monkeypatch):

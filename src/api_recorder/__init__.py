@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .context import TEST_ID_HEADER, test_id_headers_for
+from .context import TEST_ID_HEADER, checked_test_id, test_id_headers_for
 from .errors import (
     ApiRecorderError,
     InvalidModeError,
+    InvalidTestIdError,
     RecordingFileError,
     RecordingNotFoundError,
     TypeNotInstalledError,
@@ -26,6 +27,7 @@ from .hashing import Normalizer
 from .middleware import TestIdMiddleware, WSGITestIdMiddleware, propagate_test_id
 from .modes import Mode
 from .recorder import RECORDER
+from .redaction import Redact
 from .storage import Recording, read_recording
 from .tools import tool, wrap_tool
 
@@ -33,11 +35,13 @@ __all__ = [
     "TEST_ID_HEADER",
     "ApiRecorderError",
     "InvalidModeError",
+    "InvalidTestIdError",
     "Mode",
     "Normalizer",
     "Recording",
     "RecordingFileError",
     "RecordingNotFoundError",
+    "Redact",
     "TestIdMiddleware",
     "TypeNotInstalledError",
     "UnrecordableValueError",
@@ -73,8 +77,8 @@ def enable(
     it changes the settings and never wraps twice. ``openai`` need not be imported yet.
     ``passthrough`` names base URLs (the server under test) whose calls are never recorded nor
     replayed; None reads ``API_RECORDER_PASSTHROUGH`` (comma-separated). ``redact`` adds scrubbers
-    (regexes, or callables taking and returning JSON data) to the built-in credential scrubbing;
-    they run on requests before hashing and on answers before writing.
+    (regexes, presets of :class:`Redact`, or callables taking and returning JSON data) to the
+    built-in credential scrubbing; they run on requests before hashing and on answers before writing.
     """
     RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact)
 
@@ -118,11 +122,13 @@ def recording(
         yield
 
 
-@contextmanager
-def test_context(test_id: str | None) -> Iterator[None]:
-    """Attribute the calls made inside the block to ``test_id`` (its recordings are its own)."""
-    with RECORDER.test_ids.scope(test_id):
-        yield
+def test_context(test_id: str | None) -> AbstractContextManager[None]:
+    """Attribute the calls made inside the block to ``test_id`` (its recordings are its own).
+
+    An id that would put recordings outside the project (an absolute path, ``..``) or that holds
+    control characters raises InvalidTestIdError at once.
+    """
+    return RECORDER.test_ids.scope(checked_test_id(test_id) if test_id is not None else None)
 
 
 test_context.__test__ = False  # type: ignore[attr-defined]  # pytest: not a test

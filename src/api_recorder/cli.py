@@ -18,8 +18,10 @@ import msgspec
 try:
     import typer
     from rich.console import Console
+    from rich.markup import escape
     from rich.syntax import Syntax
     from rich.table import Table
+    from rich.text import Text
 except ImportError as missing:  # the command line is an extra
     raise SystemExit(
         f"api-recorder's command line needs typer and rich ({missing}): pip install 'api-recorder[cli]'"
@@ -38,7 +40,15 @@ from .report import (
     shard_problems,
     shard_report,
 )
-from .storage import Recording, encode_recording, read_recording, write_atomically
+from .storage import (
+    TEMPORARY_PREFIX,
+    TEMPORARY_SUFFIX,
+    Recording,
+    encode_recording,
+    read_recording,
+    stale_temporaries,
+    write_atomically,
+)
 
 app = typer.Typer(
     name="api-recorder",
@@ -127,7 +137,7 @@ def is_recording(path: Path, directory: Path) -> bool:
 def shaped_like_a_recording(path: Path) -> bool:
     try:
         _decode_shape(path.read_bytes())
-    except (OSError, msgspec.DecodeError, UnicodeDecodeError):  # DecodeError includes ValidationError
+    except (OSError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # DecodeError: ValidationError too
         return False
     return True
 
@@ -135,7 +145,7 @@ def shaped_like_a_recording(path: Path) -> bool:
 def summarize(path: Path) -> _Summary | None:
     try:
         return _decode_summary(path.read_bytes())
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except (OSError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -269,13 +279,16 @@ def verify(directory: Path = typer.Argument(Path("."), help="Folder to check (re
             ok += 1
         except TypeNotInstalledError as exc:
             skipped += 1
-            console.print(f"[yellow]skipped[/yellow] {path}: {str(exc).split(': ', 1)[-1]}", markup=True)
+            reason = str(exc).split(": ", 1)[-1]
+            console.print(f"[yellow]skipped[/yellow] {escape(f'{path}: {reason}')}")  # escaped: never markup
         except RecordingFileError as exc:
             failures.append((path, str(exc).removeprefix(f"{path}: ")))
+        except Exception as exc:  # RecursionError, MemoryError, a library's error: this file fails, the run goes on
+            failures.append((path, f"{type(exc).__name__}: {str(exc)[:500] or 'no message'}"))
     if failures:
         table = Table("file", "why it fails", title="recordings that fail")
         for path, reason in failures:
-            table.add_row(str(path), reason)
+            table.add_row(Text(str(path)), Text(reason))  # Text: a file's content is never read as markup
         console.print(table)
     ignored = f", {len(others)} other JSON file{'s' if len(others) != 1 else ''} ignored" if others else ""
     console.print(f"{ok} ok, {skipped} skipped (types not installed), {len(failures)} failed{ignored}")
@@ -403,6 +416,17 @@ def prune(
     else:
         targets = proven_unused(shard_reports(documents, problems), directory, root)
     delete_recordings(targets, dry_run)
+    remove_stale_temporary_files(directory, dry_run)
+
+
+def remove_stale_temporary_files(directory: Path, dry_run: bool) -> None:
+    """Temporary files that killed writers left behind (``.api-recorder-*.tmp``): never recordings."""
+    folders = {path.parent for path in directory.rglob(f"{TEMPORARY_PREFIX}*{TEMPORARY_SUFFIX}")}
+    stale = [path for folder in sorted(folders) for path in stale_temporaries(folder)]
+    for path in stale:
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        console.print(f"{'would remove' if dry_run else 'removed'} {path} (a stale temporary file)", markup=False)
 
 
 def directory_and_reports(paths: list[Path], unused_from: list[Path]) -> tuple[Path, list[Path]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import re
 import sys
 from collections.abc import Iterator
@@ -71,11 +72,7 @@ class TypeRegistry:
             return cls
         if not name.startswith(ALLOWED_MODULE_PREFIXES) or "[" in name:
             _raise_if_package_missing(name, source)
-            raise RecordingFileError(
-                f"{source}: type {name!r} is not allowed in recordings. Only types of the openai and "
-                "tavily packages and types registered with api_recorder.register_type() are "
-                "rebuilt; register the class if it is yours, or re-record the file."
-            )
+            raise RecordingFileError(_not_allowed(name, source))
         cls = _import_allowed(name, source)
         self._classes[name] = cls
         return cls
@@ -86,16 +83,24 @@ def _import_allowed(name: str, source: object) -> type:
     _raise_if_package_missing(name, source)
     root = name.split(".", 1)[0]
     parts = name.split(".")
+    if not all(part.isidentifier() and not part.startswith("_") for part in parts):  # checked before any import
+        raise RecordingFileError(_not_allowed(name, source, "a private or malformed name"))
     target: Any = None
     for split in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:split])
         try:
-            target = importlib.import_module(".".join(parts[:split]))
+            target = importlib.import_module(module)
         except (ImportError, ValueError):
             continue
+        except Exception as exc:  # a module of the package that fails to import here (an optional dependency)
+            raise RecordingFileError(
+                f"{source}: type {name!r} cannot be looked up: importing {module} fails "
+                f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[-1][:200]}). Re-record the file."
+            ) from exc
         try:
             for part in parts[split:]:
                 target = getattr(target, part)
-        except AttributeError:
+        except Exception:  # AttributeError, or a lazy proxy that fails when touched
             target = None
         break
     if not (isinstance(target, type) and hasattr(target, "model_validate_json")):
@@ -104,7 +109,44 @@ def _import_allowed(name: str, source: object) -> type:
             f"{_package_version(root)}; it was recorded with another version. Re-record the file "
             f"(LLAMA_STACK_TEST_INFERENCE_MODE=record) or install the version that wrote it."
         )
+    problem = _why_not_a_concrete_model(target, root)
+    if problem:
+        raise RecordingFileError(_not_allowed(name, source, problem))
     return target
+
+
+def _not_allowed(name: str, source: object, why: str = "") -> str:
+    return (
+        f"{source}: type {name!r} is not allowed in recordings{f' ({why})' if why else ''}. Only the concrete "
+        "model classes of the openai and tavily packages and types registered with "
+        "api_recorder.register_type() are rebuilt; register the class if it is yours, or re-record the file."
+    )
+
+
+def _why_not_a_concrete_model(cls: type, root: str) -> str | None:
+    """Why ``cls`` (found under the ``root`` package) is not a class a recording may name, or None.
+
+    Attribute walks reach more than the SDK's answers: ``openai.BaseModel`` and the generic bases
+    behind it (re-exported by every types module), pydantic's own classes. Only concrete
+    subclasses of the package's model base, defined in its public modules, are rebuilt.
+    """
+    import pydantic
+
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    if not (cls.__module__ == root or cls.__module__.startswith(f"{root}.")):
+        return f"it is {where}, not a class of the {root} package"
+    if not all(part.isidentifier() and not part.startswith("_") for part in where.split(".")):
+        return f"it is {where}, a private class"
+    if not issubclass(cls, pydantic.BaseModel):
+        return "not a pydantic model"
+    base = getattr(sys.modules.get(root), "BaseModel", None)  # openai.BaseModel; tavily has none
+    if isinstance(base, type) and issubclass(base, pydantic.BaseModel) and not issubclass(cls, base):
+        return f"not a subclass of {root}.BaseModel"
+    if cls is base:
+        return "the base class of every model, not a model"
+    if getattr(cls, "__pydantic_generic_metadata__", {}).get("parameters") or inspect.isabstract(cls):
+        return "a generic or abstract base class"
+    return None
 
 
 def _raise_if_package_missing(name: str, source: object) -> None:
@@ -187,11 +229,17 @@ class Rehydrator:
         self.registry = registry
         self._list_adapters: dict[type, Any] = {}
 
-    def envelopes(self, raws: list[msgspec.Raw], *, source: object) -> Iterator[Any]:
-        """The objects of a list of raw envelopes, in order, rebuilt lazily batch by batch."""
+    def envelopes(self, raws: list[Any], *, source: object, consume: bool = False) -> Iterator[Any]:
+        """The objects of a list of raw envelopes, in order, rebuilt lazily batch by batch.
+
+        ``consume`` lets go of each batch's bytes in ``raws`` as it is taken (the list is emptied
+        slot by slot), so that bytes and objects are never all held at once.
+        """
         start, size = 0, FIRST_BATCH
         while start < len(raws):
             batch = raws[start : start + size]
+            if consume:
+                raws[start : start + len(batch)] = [None] * len(batch)
             yield from self._batch(batch, start, source)
             start += len(batch)
             size = min(size * 2, LARGEST_BATCH)
@@ -207,8 +255,8 @@ class Rehydrator:
             payload = b"[" + b",".join(bytes(envelope.data) for envelope in envelopes) + b"]"
             try:
                 return self._list_adapter(cls).validate_json(payload)
-            except ValueError:
-                pass  # one of them needs the lenient path: rebuild them one by one
+            except (ValueError, TypeError):
+                pass  # one of them needs the lenient path (or fails): rebuild them one by one
         return [self.envelope(raw, source=f"{source} (item {offset + index})") for index, raw in enumerate(raws)]
 
     def _list_adapter(self, cls: type) -> Any:
@@ -250,10 +298,18 @@ class Rehydrator:
 
     def build(self, name: str, data: msgspec.Raw | bytes, *, source: object) -> Any:
         cls = self.registry.resolve(name, source=source)
-        if hasattr(cls, "model_validate_json"):
-            return self._build_pydantic(cls, data, name, source)
-        if dataclasses.is_dataclass(cls):  # only registered classes get here
-            return cls(**_decode_any(data))
+        try:
+            if hasattr(cls, "model_validate_json"):
+                return self._build_pydantic(cls, data, name, source)
+            if dataclasses.is_dataclass(cls):  # only registered classes get here
+                return cls(**_decode_any(data))
+        except (RecordingFileError, RecursionError):  # RecursionError: storage names the file as too deep
+            raise
+        except Exception as exc:  # pydantic's usage errors (TypeError), a constructor refusing the data...
+            raise RecordingFileError(
+                f"{source}: {name!r} cannot be rebuilt from its data ({type(exc).__name__}: {_first_line(exc)}); "
+                "re-record the file (LLAMA_STACK_TEST_INFERENCE_MODE=record)."
+            ) from exc
         raise RecordingFileError(f"{source}: {name!r} is neither a pydantic model nor a dataclass.")
 
     def _build_pydantic(self, cls: Any, data: msgspec.Raw | bytes, name: str, source: object) -> Any:
@@ -349,6 +405,10 @@ def _put_back(built: Any, loc: tuple[Any, ...], recorded: Any) -> None:
 def _is_sdk_lenient(cls: type) -> bool:
     """Whether ``cls.construct`` is the SDK's recursive, lenient one rather than pydantic's."""
     return cls.__module__.startswith(ALLOWED_MODULE_PREFIXES)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0][:200]
 
 
 def _first_error(error: ValueError) -> str:

@@ -43,3 +43,11 @@ class UnsupportedCallError(ApiRecorderError, RuntimeError):
 
 class UnrecordableValueError(ApiRecorderError, TypeError):
     """A tool argument or result that cannot be stored as JSON or as a typed envelope."""
+
+
+class InvalidTestIdError(ApiRecorderError, ValueError):
+    """A test id that would put recordings outside the project, or carries control characters.
+
+    Refused by ``test_context()``; a test id arriving in a header or ``API_RECORDER_TEST_ID`` is
+    ignored with a warning instead (a server never obeys a hostile client).
+    """

@@ -62,7 +62,7 @@ def _recordings_in(folders: list[Path]) -> list[tuple[Path, _RequestPart]]:
         for path in sorted(folder.glob("*.json")):
             try:
                 found.append((path, _decode_request_part(path.read_bytes())))
-            except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            except (OSError, msgspec.DecodeError, RecursionError):  # DecodeError: ValidationError too
                 continue
     return found
 

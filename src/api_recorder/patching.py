@@ -19,6 +19,14 @@ from .imports import IMPORTS
 _INHERITED = object()  # marks a wrapper set on a class whose method it inherited
 
 
+def _has(owner: Any, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not hasattr(owner, part):
+            return False
+        owner = getattr(owner, part)
+    return True
+
+
 class Patches:
     """The wrappers one integration installs, so that uninstall() undoes exactly those."""
 
@@ -26,11 +34,15 @@ class Patches:
         self._applied: list[tuple[Any, str, Any]] = []
         self._active = True
 
-    def wrap(self, module: str, name: str, wrapper: Callable[..., Any]) -> None:
-        """``wrapt.wrap_function_wrapper(module, "Class.method", wrapper)`` once ``module`` is imported."""
+    def wrap(self, module: str, name: str, wrapper: Callable[..., Any], *, optional: bool = False) -> None:
+        """``wrapt.wrap_function_wrapper(module, "Class.method", wrapper)`` once ``module`` is imported.
+
+        ``optional``: a method that only some versions of the SDK have is skipped quietly where
+        it is missing (a missing non-optional one is warned about: its calls are not recorded).
+        """
 
         def apply(imported: Any) -> None:
-            if not self._active:
+            if not self._active or (optional and not _has(imported, name)):
                 return
             try:
                 self._apply(imported, name, wrapper)

@@ -242,13 +242,17 @@ class RecordingReport:
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         report = self.report
-        if not (report.replayed or report.recorded or report.missing or report.used or self.report_written):
+        active = report.replayed or report.recorded or report.missing or report.unwritten_calls or report.used
+        if not (active or self.report_written):
             return
         write = terminalreporter.write_line
         terminalreporter.section("api-recorder")
-        write(f"{report.replayed} replayed, {report.recorded} recorded, {report.missing} missing")
+        not_recorded = f", {len(report.unwritten_calls)} not recorded" if report.unwritten_calls else ""
+        write(f"{report.replayed} replayed, {report.recorded} recorded, {report.missing} missing{not_recorded}")
         for call in report.missing_calls[:20]:
             write(f"  missing: {call}")
+        for call in report.unwritten_calls[:20]:
+            write(f"  not recorded (the file could not be written): {call}")
         unused = self.unused
         if unused:
             write(f"{len(unused)} recording(s) in the folders this run used were never used:")

@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,9 +130,10 @@ class CallLog:
     """One covered call made while recording was enabled, for the pytest fixture and report."""
 
     label: str
-    outcome: str  # "replayed", "recorded" or "missing"
+    outcome: str  # "replayed", "recorded", "missing" or "unwritten" (recording it failed)
     test_id: str | None
     path: Path | None = None
+    error: str | None = None  # why an "unwritten" recording could not be written
 
 
 class Recorder:
@@ -277,7 +279,7 @@ class Recorder:
     def prepare_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """The body that is hashed and stored: live ids made stable, secrets scrubbed, user
         normalizers applied."""
-        return apply_normalizers(self.redactor.scrub(self.writer.stable_ids(body)), self.normalizers)
+        return apply_normalizers(self.redactor.scrub_request(self.writer.stable_ids(body)), self.normalizers)
 
     def http_key(self, described: HttpRequest) -> RequestKey:
         """The key of an HTTP-level call, the same way for every SDK: llama-stack's hash and file.
@@ -362,10 +364,10 @@ class Recorder:
             raise RecordingNotFoundError(self.not_found_message(key))
         return None
 
-    def _log(self, key: RequestKey, outcome: str, path: Path | None) -> None:
+    def _log(self, key: RequestKey, outcome: str, path: Path | None, *, error: str | None = None) -> None:
         """Note a call for the pytest report; a long-running server keeps no such log."""
         if self.keep_call_log:
-            self.calls.append(CallLog(key.label, outcome, key.test_id, path))
+            self.calls.append(CallLog(key.label, outcome, key.test_id, path, error))
 
     def find(self, key: RequestKey) -> Recording | None:
         for pattern in key.globs:
@@ -383,7 +385,7 @@ class Recorder:
 
         return save
 
-    def save(self, call: Call, body: Any, is_streaming: bool, *, error: Exception | None = None) -> Path:
+    def save(self, call: Call, body: Any, is_streaming: bool, *, error: Exception | None = None) -> Path | None:
         """Write one answer (an object, a stream's chunks, an error) to the call's recording file."""
         key = call.key
         response = self.writer.response_document(
@@ -395,15 +397,30 @@ class Recorder:
         )
         folder = self.store.recording_dir if key.shared else self.store.write_folder(key.test_id)
         path = folder / call.filename_for(body)
-        self.writer.write(
-            path,
-            test_id=None if key.shared else key.test_id,
-            key=(key.test_id, key.hash),
-            request=key.request,
-            response=response,
-        )
+        try:
+            self.writer.write(
+                path,
+                test_id=None if key.shared else key.test_id,
+                key=(key.test_id, key.hash),
+                request=key.request,
+                response=response,
+            )
+        except OSError as error:
+            self._not_written(key, path, error)
+            return None
         self._log(key, "recorded", path)
         return path
+
+    def _not_written(self, key: RequestKey, path: Path, error: OSError) -> None:
+        """A recording that cannot be written says so at once (the call itself still answers)."""
+        reason = error.strerror or str(error)
+        warnings.warn(
+            f"api-recorder could not write {path} ({reason}): {key.label} is not recorded. Make the folder "
+            "writable (and check the disk has room), then record again.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        self._log(key, "unwritten", path, error=reason)
 
     def not_found_message(self, key: RequestKey) -> str:
         folders = self.store.read_folders(key.test_id)

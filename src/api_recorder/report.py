@@ -42,6 +42,7 @@ class RunReport:
     missing: int = 0
     used: set[str] = field(default_factory=set)
     missing_calls: list[str] = field(default_factory=list)
+    unwritten_calls: list[str] = field(default_factory=list)  # recorded live, but the file could not be written
 
     @classmethod
     def from_calls(cls, calls: Iterable[CallLog]) -> RunReport:
@@ -54,7 +55,9 @@ class RunReport:
             elif call.outcome == "missing":
                 report.missing += 1
                 report.missing_calls.append(f"{call.label} in {call.test_id or 'no test'}")
-            if call.path is not None and call.outcome != "missing":
+            elif call.outcome == "unwritten":
+                report.unwritten_calls.append(f"{call.label} in {call.test_id or 'no test'}: {call.path}: {call.error}")
+            if call.path is not None and call.outcome in ("replayed", "recorded"):
                 report.used.add(str(Path(call.path).resolve()))
         return report
 
@@ -64,6 +67,7 @@ class RunReport:
         self.missing += other.missing
         self.used |= other.used
         self.missing_calls += other.missing_calls
+        self.unwritten_calls += other.unwritten_calls
 
     def to_json(self) -> dict[str, Any]:
         """What an xdist worker sends to the controller (workeroutput must be plain data)."""
@@ -73,6 +77,7 @@ class RunReport:
             "missing": self.missing,
             "used": sorted(self.used),
             "missing_calls": self.missing_calls,
+            "unwritten_calls": self.unwritten_calls,
         }
 
     @classmethod
@@ -83,6 +88,7 @@ class RunReport:
             missing=data["missing"],
             used=set(data["used"]),
             missing_calls=list(data["missing_calls"]),
+            unwritten_calls=list(data.get("unwritten_calls", [])),
         )
 
     def unused(self, ran_test_ids: set[str], root: Path) -> list[Path]:
@@ -104,7 +110,7 @@ class RunReport:
 def _test_id_of(path: Path) -> str | None:
     try:
         return _decode_test_id(path.read_bytes()).test_id
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+    except (OSError, msgspec.DecodeError, RecursionError):  # DecodeError: ValidationError too
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,9 +18,9 @@ from typing import Any
 
 import msgspec
 
-from .context import test_file_of
+from .context import invalid_test_id_message, test_file_of, test_file_problem
 from .envelopes import Rehydrator, decode_raw_list
-from .errors import RecordingFileError
+from .errors import InvalidTestIdError, RecordingFileError
 
 _UNSET = object()
 
@@ -87,10 +88,27 @@ class RecordedResponse:
         """The rebuilt object, or the list of chunks or events of a stream."""
         if self._body is _UNSET:
             if self.is_streaming:
-                self._body = list(self.iter_body())
+                self._body = self._all_chunks()
             else:
                 self._body = self._rebuild(self.raw_body, self.source)
         return self._body
+
+    def _all_chunks(self) -> list[Any]:
+        """Every chunk, each stored envelope's bytes let go once its object is built.
+
+        The peak is then about what the objects take, not the objects plus the whole file: each
+        envelope is copied out of the file's buffer (which goes at once), and each copy goes as
+        its batch is rebuilt. ``raw_body`` is empty afterwards.
+        """
+        raws: list[Any] = [bytes(raw) for raw in self.raw_body]
+        self.raw_body = []
+        chunks = self.rehydrator.envelopes(raws, source=self.source, consume=True)
+        built = []
+        while True:
+            try:
+                built.append(self._with_versions(lambda: next(chunks)))
+            except StopIteration:
+                return built
 
     def _rebuild(self, raw: Any, source: str) -> Any:
         return self._with_versions(lambda: self.rehydrator.envelope(raw, source=source))
@@ -99,6 +117,8 @@ class RecordedResponse:
         """Rebuild, adding to a failure which SDK version wrote the file and which is installed."""
         try:
             return rebuild()
+        except RecursionError as exc:
+            raise RecordingFileError(_too_deep(self.source, exc)) from None
         except RecordingFileError as exc:
             if self.recorded_with is None or "recorded with openai" in str(exc):
                 raise
@@ -161,7 +181,7 @@ def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recordi
         document = _decode_file(data)
         mapping = document.id_normalization_mapping or {}
         if mapping:
-            data = _apply_id_mapping(data, mapping)
+            data = _apply_id_mapping(data, mapping, source)
             document = _decode_file(data)
         answers = [document.response, *(document.more_responses or [])]
         responses = [_recorded_response(doc, rehydrator, source, document.request) for doc in answers]
@@ -184,6 +204,8 @@ def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recordi
             f"{source}: not a readable recording ({exc}). The file is truncated or not JSON; "
             "delete it and record it again."
         ) from exc
+    except RecursionError as exc:
+        raise RecordingFileError(_too_deep(source, exc)) from None
     return Recording(
         test_id=document.test_id,
         request=document.request,
@@ -193,11 +215,48 @@ def parse_recording(data: bytes, rehydrator: Rehydrator, source: str) -> Recordi
     )
 
 
-def _apply_id_mapping(data: bytes, mapping: dict[str, str]) -> bytes:
-    """llama-stack's id mapping: ``{normalized: original}``; originals in the file become normalized."""
+def _too_deep(source: str, error: RecursionError) -> str:
+    return (
+        f"{source}: nested too deeply to read ({error}). No recording is nested this deep: the file is "
+        "damaged or was not written by a recorder; delete it and record it again."
+    )
+
+
+MAPPING_GROWTH = 4  # the id mapping may make a file at most 4 times bigger, plus MAPPING_SLACK
+MAPPING_SLACK = 1 << 20
+MAPPING_WORK = 64  # and may scan at most 64 times its size, plus MAPPING_WORK_SLACK (about a second)
+MAPPING_WORK_SLACK = 256 << 20
+
+
+def _apply_id_mapping(data: bytes, mapping: dict[str, str], source: str = "a recording") -> bytes:
+    """llama-stack's id mapping: ``{normalized: original}``; originals in the file become normalized.
+
+    Ids are renamed, not multiplied: a mapping that would make the file grow past
+    :data:`MAPPING_GROWTH` times its size (each entry applies to the previous one's result, so a
+    few entries of a 1 KB file could fill the memory), or that has too many entries to apply
+    quickly, is refused before it is applied.
+    """
+    size = len(data)
+    largest, budget, work = MAPPING_GROWTH * size + MAPPING_SLACK, MAPPING_WORK * size + MAPPING_WORK_SLACK, 0
     for normalized, original in mapping.items():
-        if original:
-            data = data.replace(_encoder.encode(original)[1:-1], _encoder.encode(normalized)[1:-1])
+        if not original:
+            continue
+        work += len(data)
+        if work > budget:
+            raise RecordingFileError(
+                f"{source}: its id_normalization_mapping has {len(mapping)} entries, too many to apply to a "
+                f"file of {size} bytes. A recording maps the few ids it holds; this file is damaged or was "
+                "not written by a recorder: delete it and record it again."
+            )
+        old, new = _encoder.encode(original)[1:-1], _encoder.encode(normalized)[1:-1]
+        grown = len(data) + data.count(old) * (len(new) - len(old))
+        if grown > largest:
+            raise RecordingFileError(
+                f"{source}: its id_normalization_mapping would make the file grow from {size} to more than "
+                f"{largest} bytes (at the entry {normalized[:40]!r}). A recording's mapping renames ids, it "
+                "does not multiply the text: this file is damaged or hostile; delete it and record it again."
+            )
+        data = data.replace(old, new)
     return data
 
 
@@ -216,13 +275,30 @@ def encode_recording(document: dict[str, Any]) -> bytes:
     return msgspec.json.format(_encoder.encode(document), indent=2) + b"\n"
 
 
+TEMPORARY_PREFIX = ".api-recorder-"  # ours, unmistakably; never read as a recording (no .json end)
+TEMPORARY_SUFFIX = ".tmp"
+STALE_AFTER_SECONDS = 15 * 60  # a write takes milliseconds: a temporary file this old lost its writer
+_tidied_folders: set[Path] = set()
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that no reader ever sees a partial file."""
+    """Write ``data`` to ``path`` so that no reader ever sees a partial file, nor an empty one.
+
+    The bytes go to a temporary file of ours in the same folder, are flushed to the disk (a power
+    cut cannot leave an empty file under a real name), and the file is renamed into place with
+    the mode an ordinary file write gets under the current umask (recordings are committed and
+    read by others). The first write to a folder in a process removes stale temporary files
+    that killed writers left there.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path.parent, once=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -230,6 +306,57 @@ def write_atomically(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_stale_temporaries(folder: Path, *, once: bool = False) -> None:
+    """Delete our temporary files in ``folder`` older than any live writer could be."""
+    if once:
+        if folder in _tidied_folders:
+            return
+        _tidied_folders.add(folder)
+    for path in stale_temporaries(folder):
+        try:
+            path.unlink()
+        except OSError:  # another process removed it first, or it is not ours to remove
+            continue
+
+
+def stale_temporaries(folder: Path) -> list[Path]:
+    """Our temporary files in ``folder`` that no live writer can still own (older than the limit)."""
+    deadline = time.time() - STALE_AFTER_SECONDS
+    stale = []
+    for candidate in sorted(folder.glob(f"{TEMPORARY_PREFIX}*{TEMPORARY_SUFFIX}")):
+        try:
+            if candidate.stat().st_mtime < deadline:
+                stale.append(candidate)
+        except OSError:
+            continue
+    return stale
+
+
+def _file_mode() -> int:
+    """What ``open(path, "w")`` would give: 0o666 less the umask (read once: it is process-wide)."""
+    global _FILE_MODE
+    if _FILE_MODE is None:
+        _FILE_MODE = 0o666 & ~_current_umask()
+    return _FILE_MODE
+
+
+def _current_umask() -> int:
+    """The umask, read without changing it where the system tells (Linux), else set and put back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_FILE_MODE: int | None = None
 
 
 class RecordingStore:
@@ -246,8 +373,19 @@ class RecordingStore:
         self.root = root
 
     def test_folder(self, test_id: str | None) -> Path | None:
+        """The recordings folder of ``test_id``'s test file, None for ids that name no file.
+
+        The last line of defence against a test id that climbs out of the project: the folder,
+        normalized, must lie inside ``root``, else InvalidTestIdError (nothing read or written).
+        """
         test_file = test_file_of(test_id)
-        return self.root / Path(test_file).parent / "recordings" if test_file else None
+        if not test_file:
+            return None
+        folder = self.root / Path(test_file).parent / "recordings"
+        problem = test_file_problem(test_file) or _outside(folder, self.root)
+        if problem is not None:
+            raise InvalidTestIdError(invalid_test_id_message(test_id, problem))
+        return folder
 
     def write_folder(self, test_id: str | None) -> Path:
         return self.test_folder(test_id) or self.recording_dir
@@ -272,3 +410,12 @@ class RecordingStore:
         return [
             path for folder in self.read_folders(test_id) if folder.is_dir() for path in sorted(folder.glob(pattern))
         ]
+
+
+def _outside(folder: Path, root: Path) -> str | None:
+    """Why ``folder`` is not inside ``root`` once both are normalized (``..`` resolved), or None."""
+    base = Path(os.path.normpath(os.path.abspath(root)))
+    target = Path(os.path.normpath(os.path.abspath(folder)))
+    if target.is_relative_to(base):
+        return None
+    return f"its recordings folder {str(target)!r} lies outside the project root {str(base)!r}"

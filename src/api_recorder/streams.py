@@ -88,7 +88,7 @@ class ReplayAsyncStream(AsyncStream[Any]):
 
 
 class _Recording:
-    """What a recording stream has seen, and whether it was saved already."""
+    """What a recording stream has seen, and whether it was saved (or must never be) already."""
 
     def __init__(self, save: Callable[..., Any]) -> None:
         self.chunks: list[Any] = []
@@ -100,6 +100,21 @@ class _Recording:
         if not self.saved:
             self.saved = True
             self._save(self.chunks, error)
+
+    def interrupt(self) -> None:
+        """Ctrl-C, a cancelled task, a test timeout: what was seen is half an answer, never saved.
+
+        The SDK's generator ended with the interruption, so "reading the rest" would find nothing
+        and save the half as if it were whole; and an interrupted caller wants to stop now, not
+        after the rest of the stream has arrived.
+        """
+        self.saved = True
+        self.chunks.clear()
+
+
+def _interrupted(exc_type: type[BaseException] | None) -> bool:
+    """An exception that stops the program rather than reports an error (not an ``Exception``)."""
+    return exc_type is not None and not issubclass(exc_type, Exception)
 
 
 class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -132,6 +147,9 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         except Exception as error:  # an error in the middle of the stream is part of the answer
             self._self_recording.finish(error)
             raise
+        except BaseException:
+            self._self_recording.interrupt()
+            raise
         self._self_recording.chunks.append(chunk)
         return chunk
 
@@ -146,6 +164,8 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         """A stream left with ``break`` and dropped is read to its end and recorded, whole."""
         if sys.meta_path is None or self._self_recording.saved:  # interpreter shutdown: nothing to do
             return
+        if _interrupted(sys.exc_info()[0]):  # dropped while Ctrl-C unwinds: stop, read nothing more
+            self._self_recording.interrupt()
         try:
             self.close()
         except BaseException:  # never raise from a finalizer; the stream then stays unrecorded
@@ -154,7 +174,9 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     def __enter__(self) -> RecordingStream:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        if _interrupted(exc_type):
+            self._self_recording.interrupt()
         self.close()
 
 
@@ -186,6 +208,9 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         except Exception as error:
             self._self_recording.finish(error)
             raise
+        except BaseException:  # CancelledError (a wait_for timeout), KeyboardInterrupt
+            self._self_recording.interrupt()
+            raise
         self._self_recording.chunks.append(chunk)
         return chunk
 
@@ -199,7 +224,9 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     async def __aenter__(self) -> AsyncRecordingStream:
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        if _interrupted(exc_type):
+            self._self_recording.interrupt()
         await self.close()
 
 
@@ -233,6 +260,9 @@ def _read_to_end(live: Stream[Any], recording: _Recording) -> None:
     except Exception as error:
         recording.finish(error)
         return
+    except BaseException:
+        recording.interrupt()
+        raise
     recording.finish()
 
 
@@ -245,4 +275,7 @@ async def _aread_to_end(live: AsyncStream[Any], recording: _Recording) -> None:
     except Exception as error:
         recording.finish(error)
         return
+    except BaseException:
+        recording.interrupt()
+        raise
     recording.finish()

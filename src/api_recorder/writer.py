@@ -82,7 +82,8 @@ class AnswerWriter:
         normalized_id: str | None,
         redactor: Redactor,
     ) -> dict[str, Any]:
-        """The ``response`` section: envelopes, ids made stable (unless None), secrets scrubbed."""
+        """The ``response`` section: envelopes, ids made stable (unless None), key-shaped secrets
+        scrubbed (an answer is never scrubbed by field name: it replays as it was received)."""
         items = body if is_streaming else [body]
         dumped = [dump_object(item) for item in items]
         if normalized_id is not None:
@@ -90,12 +91,12 @@ class AnswerWriter:
                 if isinstance(envelope, dict) and isinstance(envelope.get("__data__"), dict):
                     self._remember_live_id(envelope["__data__"], normalized_id)
                     normalize_ids(envelope["__data__"], normalized_id)
-        dumped = redactor.scrub(dumped)
+        dumped = redactor.scrub_answer(dumped)
         response: dict[str, Any] = {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming}
         if error is not None:
             response["is_exception"] = True
-            response["exception_data"] = redactor.scrub(describe_error(error))
-            response["exception_message"] = redactor.scrub(str(error))
+            response["exception_data"] = redactor.scrub_answer(describe_error(error))
+            response["exception_message"] = redactor.scrub_answer(str(error))
         return response
 
     def _earlier_answers(self, key: tuple[str | None, str], path: Path) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ the SDK's pydantic types.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -148,6 +149,13 @@ class MidStreamFailure:
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, "server_error", "server_error")
+
+
+@dataclass(frozen=True)
+class MidStreamHold:
+    """Send `after_chunks` events, then wait until the test releases the stream (a stalled server)."""
+
+    after_chunks: int
 
 
 # ---------------------------------------------------------------------------
@@ -948,6 +956,8 @@ class OpenAIApp:
         self.log = RequestLog()
         self.failures = OneShotRules(prefix=API_PREFIX)
         self.stream_failures = OneShotRules(prefix=API_PREFIX)
+        self.stream_holds = OneShotRules(prefix=API_PREFIX)
+        self.released: asyncio.Event | None = None  # made in the server's loop, on first use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -967,9 +977,23 @@ class OpenAIApp:
             message = f"FakeOpenAI failed to handle {request.method} {request.path}: {exc!r}"
             reply = JsonReply(error_body(message, "server_error", "fake_bug"), 500, {"x-should-retry": "false"})
         if isinstance(reply, StreamReply):
-            await send_stream(send, self._maybe_break(request, reply), headers)
+            frames = self._maybe_break(request, reply)
+            hold: MidStreamHold | None = self.stream_holds.take(request.path)
+            if hold is not None:
+                await self._send_held(send, frames, hold, headers)
+                return
+            await send_stream(send, frames, headers)
         else:
             await send_json(send, reply.status, reply.payload, {**headers, **reply.headers})
+
+    async def _send_held(self, send: Send, frames: list[bytes], hold: MidStreamHold, headers: dict[str, str]) -> None:
+        """The first events, then nothing until `release_streams()` (or the server stops)."""
+        if self.released is None:
+            self.released = asyncio.Event()
+        released = self.released
+        await send_stream(send, frames[: hold.after_chunks], headers, finish=False)
+        await released.wait()
+        await send_stream(send, frames[hold.after_chunks :], None, start=False)
 
     def _maybe_break(self, request: RecordedRequest, reply: StreamReply) -> list[bytes]:
         failure: MidStreamFailure | None = self.stream_failures.take(request.path)
@@ -1123,6 +1147,17 @@ class FakeOpenAI:
         also carries `retry-after: 0`.
         """
         self.app.failures.add(InjectedFailure(status, message, retry_after_ms), count, path)
+
+    def hold_stream(self, after_chunks: int, path: str | None = None) -> None:
+        """The next streamed answer sends `after_chunks` events, then stalls until `release_streams()`."""
+        self.app.stream_holds.add(MidStreamHold(after_chunks), 1, path)
+
+    def release_streams(self) -> None:
+        """Let every held stream go on (from the test's thread: wakes the server's loop)."""
+        released = self.app.released
+        loop = self.server.loop
+        if released is not None and loop is not None:
+            loop.call_soon_threadsafe(released.set)
 
     def fail_mid_stream(self, after_chunks: int, path: str | None = None, message: str | None = None) -> None:
         """The next streamed answer (to `path`, if given) sends `after_chunks` events, then an error event."""

@@ -99,6 +99,11 @@ class LocalServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The server's event loop (None before it starts): for waking it from another thread."""
+        return self._server._loop if self._server is not None else None
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -306,21 +311,33 @@ async def send_json(send: Send, status: int, payload: Any, headers: Mapping[str,
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def send_stream(send: Send, frames: Iterable[bytes], headers: Mapping[str, str] | None = None) -> None:
-    """Send a text/event-stream response, one body message per SSE frame (chunked encoding)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                *_encode_headers("text/event-stream; charset=utf-8", headers),
-                (b"cache-control", b"no-cache"),
-            ],
-        }
-    )
+async def send_stream(
+    send: Send,
+    frames: Iterable[bytes],
+    headers: Mapping[str, str] | None = None,
+    *,
+    start: bool = True,
+    finish: bool = True,
+) -> None:
+    """Send a text/event-stream response, one body message per SSE frame (chunked encoding).
+
+    `start=False` / `finish=False` send only part of it (a stream that stalls in the middle).
+    """
+    if start:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    *_encode_headers("text/event-stream; charset=utf-8", headers),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
     for frame in frames:
         await send({"type": "http.response.body", "body": frame, "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    if finish:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def sse_frame(data: Any, event: str | None = None) -> bytes:

@@ -94,6 +94,8 @@ def install(recorder: Recorder) -> Patches:
     patches.wrap("openai._base_client", "BaseClient._build_request", send_test_id(recorder))
     patches.wrap("openai._base_client", "SyncAPIClient.request", refuse_uncovered_in_replay(recorder))
     patches.wrap("openai._base_client", "AsyncAPIClient.request", refuse_uncovered_in_replay(recorder))
+    for module, name, call in REALTIME_POINTS:
+        patches.wrap(module, name, refuse_realtime_in_replay(recorder, call), optional=True)
     return patches
 
 
@@ -122,6 +124,57 @@ def refuse_uncovered_in_replay(recorder: Recorder) -> Any:
                 "network. Run this test with LLAMA_STACK_TEST_INFERENCE_MODE=live, or name the server it "
                 "talks to in enable(passthrough=[...]) if it is the server under test."
             )
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+# The Realtime API is a websocket: it never passes through SyncAPIClient.request. ``connect()``
+# only builds the connection manager (entering it connects), but it has the same name in the beta
+# and the GA modules of every SDK version that has them, and refusing it stops the call where it is
+# written, before anything is queued or connected.
+_TRANSLATIONS_MODULE = "openai.resources.realtime.translations.translations"
+# Websocket APIs: never recorded, refused in replay. Each exists only in some SDK versions.
+REALTIME_POINTS: list[tuple[str, str, str]] = [
+    ("openai.resources.realtime.realtime", "Realtime.connect", "client.realtime.connect()"),
+    ("openai.resources.realtime.realtime", "AsyncRealtime.connect", "client.realtime.connect()"),
+    ("openai.resources.beta.realtime.realtime", "Realtime.connect", "client.beta.realtime.connect()"),
+    ("openai.resources.beta.realtime.realtime", "AsyncRealtime.connect", "client.beta.realtime.connect()"),
+    (_TRANSLATIONS_MODULE, "Translations.connect", "client.realtime.translations.connect()"),
+    (_TRANSLATIONS_MODULE, "AsyncTranslations.connect", "client.realtime.translations.connect()"),
+    (_RESPONSES_MODULE, "Responses.connect", "client.responses.connect()"),
+    (_RESPONSES_MODULE, "AsyncResponses.connect", "client.responses.connect()"),
+    ("openai.resources.beta.responses.responses", "Responses.connect", "client.beta.responses.connect()"),
+    ("openai.resources.beta.responses.responses", "AsyncResponses.connect", "client.beta.responses.connect()"),
+    ("openai.resources.live.live", "Live.connect", "client.live.connect()"),
+    ("openai.resources.live.live", "AsyncLive.connect", "client.live.connect()"),
+    ("openai.resources.live.forks", "Forks.connect", "client.live.forks.connect()"),
+    ("openai.resources.live.forks", "AsyncForks.connect", "client.live.forks.connect()"),
+    ("openai.resources.live.sideband", "Sideband.connect", "client.live.sideband.connect()"),
+    ("openai.resources.live.sideband", "AsyncSideband.connect", "client.live.sideband.connect()"),
+]
+
+
+def refuse_realtime_in_replay(recorder: Recorder, call: str) -> Any:
+    """Realtime connections are not recorded: refused in replay, warned about while recording."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        client = instance._client
+        urls = [str(url) for url in (client.base_url, getattr(client, "websocket_base_url", None)) if url]
+        if not recorder.intercepting or any(recorder.is_passthrough(url) for url in urls):
+            return wrapped(*args, **kwargs)
+        if recorder.mode is Mode.REPLAY:
+            raise UnsupportedCallError(
+                f"{call}: the Realtime API (a websocket) is not recorded by api-recorder, and replay mode never "
+                "reaches the network. Run this test with LLAMA_STACK_TEST_INFERENCE_MODE=live, or name the server "
+                "it talks to in enable(passthrough=[...]) if it is the server under test."
+            )
+        warnings.warn(
+            f"{call}: the Realtime API (a websocket) is not recorded by api-recorder; this connection goes to "
+            "the network unrecorded, and replay will refuse it.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return wrapped(*args, **kwargs)
 
     return wrapper
