@@ -124,7 +124,7 @@ def _exception_class(module: str, name: str) -> type[Exception] | None:
 def _openai_error(name: str, message: str, status_code: Any, body: Any, url: str | None) -> Exception:
     import openai
 
-    httpx2 = _sdk_http_module()
+    httpx2 = sdk_http_module()
     request = httpx2.Request("POST", url or "https://api.openai.com/v1")
     cls = getattr(openai, name, None)
     if not (isinstance(cls, type) and issubclass(cls, openai.APIError)):
@@ -139,8 +139,9 @@ def _openai_error(name: str, message: str, status_code: Any, body: Any, url: str
     return cls(message, request, body=body)
 
 
-def _sdk_http_module() -> Any:
-    """The HTTP library the installed openai uses for its requests and responses."""
+def sdk_http_module() -> Any:
+    """The HTTP library the installed openai uses for its requests and responses (httpx2 from
+    openai 3, httpx before): replayed errors and raw responses are built with it."""
     from openai import _base_client
 
     return getattr(_base_client, "httpx2", None) or importlib.import_module("httpx")

@@ -15,7 +15,6 @@ the same file as a direct call's. What differs is the wrapping of the answer:
 from __future__ import annotations
 
 import datetime
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +25,7 @@ from openai._models import FinalRequestOptions
 from openai._response import APIResponse, AsyncAPIResponse
 
 from ..envelopes import envelope_data
+from ..recorded_errors import sdk_http_module
 from ..storage import RecordedResponse
 
 RAW_RESPONSE_HEADER = "x-stainless-raw-response"
@@ -76,7 +76,7 @@ def replayed_response(
     page: bool = False,
 ) -> Any:
     """The SDK's response object for a replayed ``answer``: parse() gives it, bytes are its JSON/SSE."""
-    http = _sdk_http_module()
+    http = sdk_http_module()
     streamed = recorded.is_streaming
     content = sse_body(recorded) if streamed else json_body(recorded, page=page)
     content_type = "text/event-stream; charset=utf-8" if streamed else "application/json"
@@ -132,10 +132,3 @@ def sse_body(recorded: RecordedResponse) -> bytes:
 
 class _EventType(msgspec.Struct):
     type: str | None = None
-
-
-def _sdk_http_module() -> Any:
-    """The HTTP library the installed openai uses (httpx2 from openai 3, httpx before)."""
-    from openai import _base_client
-
-    return getattr(_base_client, "httpx2", None) or importlib.import_module("httpx")
