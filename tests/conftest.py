@@ -49,3 +49,19 @@ def fake_tavily():
 
     with FakeTavily() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_anthropic():
+    from fakes.anthropic_app import FakeAnthropic
+
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_gemini():
+    from fakes.gemini_app import FakeGemini
+
+    with FakeGemini() as fake:
+        yield fake

@@ -21,9 +21,13 @@ from typing import Any
 import msgspec
 
 from .errors import RecordingFileError, TypeNotInstalledError
+from .integrations import TYPE_PREFIXES
 
-ALLOWED_MODULE_PREFIXES = ("openai.", "tavily.")
+ALLOWED_MODULE_PREFIXES = TYPE_PREFIXES
 NORMALIZED_CREATED_AT = "1970-01-01T00:00:00.000000Z"
+NESTED_ANSWERS = ("response", "message")
+"""Fields of stream events that carry the whole answer, whose id is the answer's: OpenAI's
+Responses events (``response``), Anthropic's ``message_start`` (``message``)."""
 
 
 class Envelope(msgspec.Struct):
@@ -81,7 +85,7 @@ class TypeRegistry:
 def _import_allowed(name: str, source: object) -> type:
     """Import the longest module prefix of ``name`` and walk the rest as attributes (nested classes)."""
     _raise_if_package_missing(name, source)
-    root = name.split(".", 1)[0]
+    root = _package_of(name)
     parts = name.split(".")
     if not all(part.isidentifier() and not part.startswith("_") for part in parts):  # checked before any import
         raise RecordingFileError(_not_allowed(name, source, "a private or malformed name"))
@@ -118,7 +122,8 @@ def _import_allowed(name: str, source: object) -> type:
 def _not_allowed(name: str, source: object, why: str = "") -> str:
     return (
         f"{source}: type {name!r} is not allowed in recordings{f' ({why})' if why else ''}. Only the concrete "
-        "model classes of the openai and tavily packages and types registered with "
+        f"model classes of the SDKs api-recorder covers ({', '.join(p.rstrip('.') for p in ALLOWED_MODULE_PREFIXES)}) "
+        "and types registered with "
         "api_recorder.register_type() are rebuilt; register the class if it is yours, or re-record the file."
     )
 
@@ -139,7 +144,7 @@ def _why_not_a_concrete_model(cls: type, root: str) -> str | None:
         return f"it is {where}, a private class"
     if not issubclass(cls, pydantic.BaseModel):
         return "not a pydantic model"
-    base = getattr(sys.modules.get(root), "BaseModel", None)  # openai.BaseModel; tavily has none
+    base = getattr(sys.modules.get(root), "BaseModel", None)  # openai.BaseModel; tavily, genai have none
     if isinstance(base, type) and issubclass(base, pydantic.BaseModel) and not issubclass(cls, base):
         return f"not a subclass of {root}.BaseModel"
     if cls is base:
@@ -154,13 +159,26 @@ def _raise_if_package_missing(name: str, source: object) -> None:
 
     ``find_spec`` of a top-level name only searches the path; it runs no code of the package.
     """
-    root = name.split(".", 1)[0]
-    if root and root.isidentifier() and root not in sys.modules and importlib.util.find_spec(root) is None:
-        raise TypeNotInstalledError(
-            f"{source}: type {name!r} belongs to the {root!r} package, which is not installed here. "
-            f"Install it (and, unless it is openai or tavily, register its types with "
-            f"api_recorder.register_type) to replay this recording."
-        )
+    root = _package_of(name)
+    if root and all(part.isidentifier() for part in root.split(".")) and root not in sys.modules:
+        try:
+            missing = importlib.util.find_spec(root) is None
+        except ImportError:  # a parent package (``google`` of ``google.genai``) is missing
+            missing = True
+        if missing:
+            raise TypeNotInstalledError(
+                f"{source}: type {name!r} belongs to the {root!r} package, which is not installed here. "
+                f"Install it (and, unless api-recorder covers it, register its types with "
+                f"api_recorder.register_type) to replay this recording."
+            )
+
+
+def _package_of(name: str) -> str:
+    """The package a class name belongs to: its covered SDK (``google.genai``) or first part."""
+    for prefix in ALLOWED_MODULE_PREFIXES:
+        if name.startswith(prefix):
+            return prefix.rstrip(".")
+    return name.split(".", 1)[0]
 
 
 def _package_version(package: str) -> str:
@@ -195,22 +213,29 @@ def dump_object(value: Any) -> Any:
 def normalize_ids(data: Any, normalized_id: str) -> Any:
     """Make per-call ids and timestamps constant so that re-recording gives no diff noise.
 
-    Model objects keep theirs: there the id is the model's name. Responses-API stream events carry
-    the response object one level down, and chained calls (previous_response_id) need it stable.
+    Model objects keep theirs: there the id is the model's name. Some stream events carry the
+    answer one level down (:data:`NESTED_ANSWERS`), and chained calls (previous_response_id) need
+    its id stable.
     """
     if not isinstance(data, dict):
         return data
-    if data.get("object") != "model":
+    if not is_model_object(data):
         if "id" in data:
             data["id"] = normalized_id
         if "created" in data:
             data["created"] = 0
         if "created_at" in data and data["created_at"] is not None:
             data["created_at"] = 0 if isinstance(data["created_at"], (int, float)) else NORMALIZED_CREATED_AT
-    nested = data.get("response")
-    if isinstance(nested, dict) and "id" in nested:
-        normalize_ids(nested, normalized_id)
+    for name in NESTED_ANSWERS:
+        nested = data.get(name)
+        if isinstance(nested, dict) and "id" in nested:
+            normalize_ids(nested, normalized_id)
     return data
+
+
+def is_model_object(data: dict[str, Any]) -> bool:
+    """A model's description (OpenAI ``object: model``, Anthropic ``type: model``): its id is a name."""
+    return data.get("object") == "model" or data.get("type") == "model"
 
 
 FIRST_BATCH = 4
@@ -404,7 +429,10 @@ def _put_back(built: Any, loc: tuple[Any, ...], recorded: Any) -> None:
 
 def _is_sdk_lenient(cls: type) -> bool:
     """Whether ``cls.construct`` is the SDK's recursive, lenient one rather than pydantic's."""
-    return cls.__module__.startswith(ALLOWED_MODULE_PREFIXES)
+    import pydantic
+
+    construct = getattr(cls.construct, "__func__", None)
+    return cls.__module__.startswith(ALLOWED_MODULE_PREFIXES) and construct is not pydantic.BaseModel.construct.__func__
 
 
 def _first_line(error: BaseException) -> str:

@@ -2,9 +2,10 @@
 
 The keys are llama-stack's (``response.is_exception``, ``response.exception_data`` with
 ``category``, ``type``, ``message``, ``status_code``, ``body``, and ``response.exception_message``),
-so its recorded errors replay too. Classes are rebuilt only from the allow-list (the openai and
-tavily packages, Python's built-in exceptions, classes registered with ``register_type``); any
-other recorded error comes back as :class:`RecordedError` carrying the original type's name.
+so its recorded errors replay too. Classes are rebuilt only from the allow-list (the SDKs of
+:data:`~api_recorder.integrations.BUILTINS`, each by its integration's ``rebuild_error`` where it
+has one, Python's built-in exceptions, classes registered with ``register_type``); any other
+recorded error comes back as :class:`RecordedError` carrying the original type's name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib
 from typing import Any
 
 from .envelopes import TypeRegistry
+from .integrations import BUILTINS, TYPE_PREFIXES, loaded, owner_of
 
 
 class RecordedError(RuntimeError):
@@ -37,22 +39,25 @@ def describe_error(error: BaseException) -> dict[str, Any]:
     """llama-stack's ``exception_data`` of an error, plus its module for an exact rebuild."""
     cls = type(error)
     status_code = getattr(error, "status_code", None)
+    body = getattr(error, "body", None)
+    if status_code is None and isinstance(getattr(error, "code", None), int):  # google-genai's APIError
+        status_code, body = error.code, getattr(error, "details", None)  # type: ignore[attr-defined]
     if cls.__module__ == "builtins":
         category = "builtin"
-    elif isinstance(status_code, int) or cls.__module__.startswith(("openai.", "tavily.")):
+    elif isinstance(status_code, int) or f"{cls.__module__}.".startswith(TYPE_PREFIXES):
         category = "provider_sdk"
     else:
         category = "unknown"
+    owner = owner_of(cls.__module__)
     data: dict[str, Any] = {
         "category": category,
-        "provider": cls.__module__.split(".", 1)[0],
+        "provider": owner.package if owner else cls.__module__.split(".", 1)[0],
         "type": cls.__name__,
         "module": cls.__module__,
         "message": str(error),
     }
     if isinstance(status_code, int):
         data["status_code"] = status_code
-    body = getattr(error, "body", None)
     if body is not None:
         data["body"] = body
     return data
@@ -77,8 +82,9 @@ def _rebuild(data: dict[str, Any], registry: TypeRegistry, url: str | None) -> E
     message = str(data.get("message") or "")
     status_code = data.get("status_code")
     body = data.get("body")
-    if module.startswith("openai") or (data.get("provider") == "openai"):
-        return _openai_error(type_short, message, status_code, body, url)
+    rebuild = _integration_rebuilder(module, data.get("provider"))
+    if rebuild is not None:
+        return rebuild(type_short, message, status_code, body, url)  # type: ignore[no-any-return]
     cls = _allowed_exception_class(data, registry, module, type_short)
     if cls is not None:
         return _with_details(cls(message), status_code, body)
@@ -88,11 +94,11 @@ def _rebuild(data: dict[str, Any], registry: TypeRegistry, url: str | None) -> E
 def _allowed_exception_class(
     data: dict[str, Any], registry: TypeRegistry, module: str, name: str
 ) -> type[Exception] | None:
-    """The recorded class, if the allow-list holds it: registered, tavily's, or a built-in."""
+    """The recorded class, if the allow-list holds it: registered, a covered SDK's, or a built-in."""
     registered = registry.registered(f"{module}.{name}")
     if registered is not None and issubclass(registered, Exception):
         return registered
-    if module.startswith("tavily."):
+    if owner_of(module) is not None:
         return _exception_class(module, name)
     if data.get("category") == "builtin" or module == "builtins":
         cls = getattr(builtins, name, None)
@@ -121,27 +127,11 @@ def _exception_class(module: str, name: str) -> type[Exception] | None:
     return cls if isinstance(cls, type) and issubclass(cls, Exception) else None
 
 
-def _openai_error(name: str, message: str, status_code: Any, body: Any, url: str | None) -> Exception:
-    import openai
+def _integration_rebuilder(module: str, provider: Any) -> Any:
+    """The ``rebuild_error`` of the integration whose SDK raised the error, if it has one.
 
-    httpx2 = sdk_http_module()
-    request = httpx2.Request("POST", url or "https://api.openai.com/v1")
-    cls = getattr(openai, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, openai.APIError)):
-        cls = openai.APIStatusError if isinstance(status_code, int) else openai.APIConnectionError
-    if issubclass(cls, openai.APITimeoutError):
-        return cls(request=request)
-    if issubclass(cls, openai.APIConnectionError):
-        return cls(message=message, request=request)
-    if issubclass(cls, openai.APIStatusError):
-        response = httpx2.Response(int(status_code or 500), request=request)
-        return cls(message, response=response, body=body)
-    return cls(message, request, body=body)
-
-
-def sdk_http_module() -> Any:
-    """The HTTP library the installed openai uses for its requests and responses (httpx2 from
-    openai 3, httpx before): replayed errors and raw responses are built with it."""
-    from openai import _base_client
-
-    return getattr(_base_client, "httpx2", None) or importlib.import_module("httpx")
+    llama-stack's files may name only the provider (``"provider": "openai"``) with a short module.
+    """
+    owner = owner_of(module) or next((b for b in BUILTINS if b.package == provider), None)
+    integration = loaded(owner) if owner is not None else None
+    return getattr(integration, "rebuild_error", None)

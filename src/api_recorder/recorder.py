@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .context import TestIdentity, test_file_of
-from .envelopes import Rehydrator, TypeRegistry
+from .envelopes import Rehydrator, TypeRegistry, dump_object
 from .errors import RecordingNotFoundError
 from .hashing import Normalizer, apply_normalizers, inference_hashes
 from .imports import IMPORTS
+from .integrations import BUILTINS
 from .mismatch import explain_missing
 from .modes import (
     DEFAULT_RECORDING_DIR,
@@ -107,6 +108,9 @@ class Call(Protocol):
         recorded, and replay runs the parser again, which raises the same error.
         """
 
+    # Optional: ``dump_answer(item) -> JSON``, how one answer (or stream chunk) is stored, when
+    # not as an envelope (google-genai's files hold the plain JSON llama-stack writes for them).
+
 
 @dataclass(frozen=True)
 class Integration:
@@ -155,8 +159,7 @@ class Recorder:
         self._replayed: dict[tuple[str | None, str], int] = {}  # how often each recording was served
         self._lock = threading.Lock()
         self.integrations: list[Integration] = [
-            builtin_integration("openai", "api_recorder.integrations.openai"),
-            builtin_integration("tavily", "api_recorder.integrations.tavily"),
+            builtin_integration(builtin.package, builtin.module) for builtin in BUILTINS
         ]
         self._installed: dict[Integration, Any] = {}
         self._hooked: set[Integration] = set()
@@ -394,6 +397,7 @@ class Recorder:
             error=error,
             normalized_id=f"rec-{key.hash[:12]}" if call.normalizes_ids else None,
             redactor=self.redactor,
+            dump=getattr(call, "dump_answer", dump_object),
         )
         folder = self.store.recording_dir if key.shared else self.store.write_folder(key.test_id)
         path = folder / call.filename_for(body)

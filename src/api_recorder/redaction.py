@@ -116,10 +116,13 @@ BEARER_TOKENS = KeyShape(
 """``Bearer`` and a token of 16 or more token characters that is not a run of words ("the bearer
 of bad news" stays)."""
 
-KEY_SHAPES: tuple[KeyShape, ...] = (OPENAI_KEYS, TAVILY_KEYS, BEARER_TOKENS)
+GOOGLE_API_KEYS = KeyShape("GOOGLE_API_KEYS", _NOT_AFTER + r"AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])")
+"""Google API keys (Gemini API, Vertex express mode): ``AIza`` and 35 of ``[0-9A-Za-z_-]``."""
+
+KEY_SHAPES: tuple[KeyShape, ...] = (OPENAI_KEYS, TAVILY_KEYS, BEARER_TOKENS, GOOGLE_API_KEYS)
 """Always scrubbed, in requests and answers, values and dict keys."""
 
-VALUE_MARKERS = ("sk-", "tvly-", "bearer")  # each key shape needs one, literally (lower-cased text)
+VALUE_MARKERS = ("sk-", "tvly-", "bearer", "aiza")  # each key shape needs one, literally (lower-cased text)
 
 
 class Redact:

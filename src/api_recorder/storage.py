@@ -57,7 +57,7 @@ class RecordedResponse:
     exception_data: dict[str, Any] | None = None
     exception_message: str | None = None
     url: str | None = None
-    recorded_with: str | None = None  # the SDK version that wrote the file, for error messages
+    recorded_with: tuple[str, str] | None = None  # (SDK, version) that wrote the file, for error messages
     _body: Any = field(default=_UNSET, repr=False)
 
     def error(self) -> Exception | None:
@@ -120,10 +120,11 @@ class RecordedResponse:
         except RecursionError as exc:
             raise RecordingFileError(_too_deep(self.source, exc)) from None
         except RecordingFileError as exc:
-            if self.recorded_with is None or "recorded with openai" in str(exc):
+            if self.recorded_with is None or "(the file was recorded with" in str(exc):
                 raise
-            installed = _installed_sdk_version()
-            raise type(exc)(f"{exc} (the file was recorded with openai {self.recorded_with}; {installed})") from exc
+            sdk, version = self.recorded_with
+            installed = _installed_sdk_version(sdk)
+            raise type(exc)(f"{exc} (the file was recorded with {sdk} {version}; {installed})") from exc
 
 
 @dataclass
@@ -148,11 +149,20 @@ class Recording:
         return replace(self, response=self.responses[min(index, len(self.responses) - 1)])
 
 
-def _installed_sdk_version() -> str:
+def _installed_sdk_version(sdk: str) -> str:
     import sys
 
-    module = sys.modules.get("openai")
-    return f"openai {getattr(module, '__version__', 'unknown')} is installed" if module else "openai is not imported"
+    module = sys.modules.get(sdk)
+    return f"{sdk} {getattr(module, '__version__', 'unknown')} is installed" if module else f"{sdk} is not imported"
+
+
+def recorded_with(metadata: Any) -> tuple[str, str] | None:
+    """The SDK and version that wrote a file, from ``provider_metadata`` (``openai_sdk_version``)."""
+    if isinstance(metadata, dict):
+        for name, value in metadata.items():
+            if isinstance(name, str) and name.endswith("_sdk_version") and isinstance(value, str):
+                return name.removesuffix("_sdk_version").replace("_", "."), value
+    return None
 
 
 def _recorded_response(
@@ -171,7 +181,7 @@ def _recorded_response(
         exception_data=doc.exception_data,
         exception_message=doc.exception_message,
         url=request.get("url") if isinstance(request.get("url"), str) else None,
-        recorded_with=metadata.get("openai_sdk_version") if isinstance(metadata, dict) else None,
+        recorded_with=recorded_with(metadata),
     )
 
 

@@ -1,9 +1,10 @@
 """Streams: replayed ones that behave like the SDK's, and live ones that record as they flow.
 
-Replayed streams subclass the SDK's own ``Stream``/``AsyncStream``, so ``isinstance`` checks and
-the SDK's helpers built on them (``chat.completions.stream()``, ``responses.stream()``,
-``get_final_completion()``, ``get_final_response()``...) work unchanged. Recording streams are transparent
-proxies of the live stream: the caller sees every chunk when it arrives, and the recording is
+Replayed streams subclass the SDK's own ``Stream``/``AsyncStream`` (:func:`replay_stream_classes`),
+so ``isinstance`` checks and the SDK's helpers built on them (``chat.completions.stream()``,
+``responses.stream()``, ``messages.stream()``, ``get_final_completion()``...) work unchanged.
+Recording streams are transparent proxies of the live stream (or, for SDKs that yield plain
+iterators, :class:`RecordingIterator`): the caller sees every chunk when it arrives, and the recording is
 written once, whole, when the stream ends; a stream closed early is read to its end first, so a
 recording is never half a stream. An error in the middle of a stream is recorded after the chunks
 that came before it, and replay raises it at the same place.
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from functools import cache
 from typing import Any
 
 import wrapt
-from openai import AsyncStream, Stream
 
 
 class ReplayedHTTPResponse:
@@ -47,8 +48,12 @@ def _start_replay(stream: Any, chunks: Iterable[Any], error: BaseException | Non
     stream._iterator = stream.__stream__()
 
 
-class ReplayStream(Stream[Any]):
+class _ReplayStreamMixin:
     """A recorded stream played back: iteration, context manager and close() as the SDK's."""
+
+    response: ReplayedHTTPResponse
+    _chunks: Iterable[Any]
+    _error: BaseException | None
 
     def __init__(
         self, chunks: Iterable[Any], *, error: BaseException | None = None, headers: dict[str, str] | None = None
@@ -67,8 +72,12 @@ class ReplayStream(Stream[Any]):
         self.response.close()
 
 
-class ReplayAsyncStream(AsyncStream[Any]):
-    """The async twin of :class:`ReplayStream`."""
+class _ReplayAsyncStreamMixin:
+    """The async twin of :class:`_ReplayStreamMixin`."""
+
+    response: ReplayedHTTPResponse
+    _chunks: Iterable[Any]
+    _error: BaseException | None
 
     def __init__(
         self, chunks: Iterable[Any], *, error: BaseException | None = None, headers: dict[str, str] | None = None
@@ -85,6 +94,15 @@ class ReplayAsyncStream(AsyncStream[Any]):
 
     async def close(self) -> None:
         await self.response.aclose()
+
+
+@cache
+def replay_stream_classes(stream_cls: type, async_stream_cls: type) -> tuple[type, type]:
+    """Replay stream classes that subclass an SDK's own ``Stream`` and ``AsyncStream``."""
+    namespace = {"__module__": __name__}
+    sync = type(f"Replay{stream_cls.__name__}", (_ReplayStreamMixin, stream_cls), namespace)
+    async_ = type(f"Replay{async_stream_cls.__name__}", (_ReplayAsyncStreamMixin, async_stream_cls), namespace)
+    return sync, async_
 
 
 class _Recording:
@@ -120,7 +138,7 @@ def _interrupted(exc_type: type[BaseException] | None) -> bool:
 class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     """A live ``Stream`` that records its chunks as the caller reads them."""
 
-    def __init__(self, live: Stream[Any], save: Callable[..., Any]) -> None:
+    def __init__(self, live: Any, save: Callable[..., Any]) -> None:
         super().__init__(live)
         self._self_recording = _Recording(save)
         # The response refers to the live stream, not to this proxy: no reference cycle, so a
@@ -183,7 +201,7 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
 class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     """The async twin of :class:`RecordingStream`."""
 
-    def __init__(self, live: AsyncStream[Any], save: Callable[..., Any]) -> None:
+    def __init__(self, live: Any, save: Callable[..., Any]) -> None:
         super().__init__(live)
         self._self_recording = _Recording(save)
         self._self_response = _ClosingResponse(live.response, live, self._self_recording)
@@ -250,7 +268,7 @@ class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
         await self.__wrapped__.aclose()
 
 
-def _read_to_end(live: Stream[Any], recording: _Recording) -> None:
+def _read_to_end(live: Any, recording: _Recording) -> None:
     """Read what the caller left of a live stream, then save it all (with the error that ended it)."""
     if recording.saved:
         return
@@ -266,7 +284,7 @@ def _read_to_end(live: Stream[Any], recording: _Recording) -> None:
     recording.finish()
 
 
-async def _aread_to_end(live: AsyncStream[Any], recording: _Recording) -> None:
+async def _aread_to_end(live: Any, recording: _Recording) -> None:
     if recording.saved:
         return
     try:
@@ -279,3 +297,94 @@ async def _aread_to_end(live: AsyncStream[Any], recording: _Recording) -> None:
         recording.interrupt()
         raise
     recording.finish()
+
+
+class RecordingIterator:
+    """A live iterator of answer chunks (an SDK that yields objects, not a ``Stream``), recorded
+    as the caller reads it, with the same rules as :class:`RecordingStream`."""
+
+    def __init__(self, live: Iterator[Any], save: Callable[..., Any]) -> None:
+        self._live = live
+        self._recording = _Recording(save)
+
+    def __iter__(self) -> RecordingIterator:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = next(self._live)
+        except StopIteration:
+            self._recording.finish()
+            raise
+        except Exception as error:
+            self._recording.finish(error)
+            raise
+        except BaseException:
+            self._recording.interrupt()
+            raise
+        self._recording.chunks.append(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Left early: read the rest, so the recording is whole, then close the live iterator."""
+        _read_to_end(self._live, self._recording)
+        close = getattr(self._live, "close", None)
+        if close is not None:
+            close()
+
+    def __del__(self) -> None:
+        if sys.meta_path is None or self._recording.saved:
+            return
+        if _interrupted(sys.exc_info()[0]):
+            self._recording.interrupt()
+        try:
+            self.close()
+        except BaseException:
+            pass
+
+
+class AsyncRecordingIterator:
+    """The async twin of :class:`RecordingIterator`."""
+
+    def __init__(self, live: AsyncIterator[Any], save: Callable[..., Any]) -> None:
+        self._live = live
+        self._recording = _Recording(save)
+
+    def __aiter__(self) -> AsyncRecordingIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self._live.__anext__()
+        except StopAsyncIteration:
+            self._recording.finish()
+            raise
+        except Exception as error:
+            self._recording.finish(error)
+            raise
+        except BaseException:
+            self._recording.interrupt()
+            raise
+        self._recording.chunks.append(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        await _aread_to_end(self._live, self._recording)
+        aclose = getattr(self._live, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def replay_iterator(chunks: Iterable[Any], error: BaseException | None) -> Iterator[Any]:
+    """A recorded stream as a plain iterator: its chunks, then the error that ended it, if any."""
+    yield from chunks
+    if error is not None:
+        raise error
+
+
+async def replay_async_iterator(chunks: Iterable[Any], error: BaseException | None) -> AsyncIterator[Any]:
+    """The async twin of :func:`replay_iterator`."""
+    for chunk in chunks:
+        yield chunk
+    if error is not None:
+        raise error

@@ -7,12 +7,13 @@ several times, how live ids become stored ids, and the memory both need, live he
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from .envelopes import dump_object, normalize_ids
+from .envelopes import NESTED_ANSWERS, dump_object, is_model_object, normalize_ids
 from .recorded_errors import describe_error
 from .redaction import Redactor
 from .storage import encode_recording, write_atomically
@@ -81,11 +82,13 @@ class AnswerWriter:
         error: Exception | None,
         normalized_id: str | None,
         redactor: Redactor,
+        dump: Callable[[Any], Any] = dump_object,
     ) -> dict[str, Any]:
-        """The ``response`` section: envelopes, ids made stable (unless None), key-shaped secrets
-        scrubbed (an answer is never scrubbed by field name: it replays as it was received)."""
+        """The ``response`` section: envelopes (or the call's own ``dump``), ids made stable (unless
+        None), key-shaped secrets scrubbed (an answer is never scrubbed by field name: it replays
+        as it was received)."""
         items = body if is_streaming else [body]
-        dumped = [dump_object(item) for item in items]
+        dumped = [dump(item) for item in items]
         if normalized_id is not None:
             for envelope in dumped:
                 if isinstance(envelope, dict) and isinstance(envelope.get("__data__"), dict):
@@ -112,9 +115,9 @@ class AnswerWriter:
         return answers if len(answers) > 1 else answers * count
 
     def _remember_live_id(self, data: dict[str, Any], normalized_id: str) -> None:
-        if data.get("object") == "model":
+        if is_model_object(data):
             return
-        for holder in (data, data.get("response")):
+        for holder in (data, *(data.get(name) for name in NESTED_ANSWERS)):
             if isinstance(holder, dict) and isinstance(holder.get("id"), str):
                 self._live_ids[holder["id"]] = normalized_id
         while len(self._live_ids) > MAX_LIVE_IDS:  # a server recording for days: forget the oldest

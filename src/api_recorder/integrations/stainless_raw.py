@@ -2,42 +2,44 @@
 
 LangChain sends most of its calls through ``with_raw_response`` (it reads ``.parse()`` and
 ``.headers``), the OpenAI Agents SDK its streams through ``with_streaming_response``. Both only add
-a header to the call (``X-Stainless-Raw-Response``): the request is the same, so its recording is
-the same file as a direct call's. What differs is the wrapping of the answer:
+a header to the call (``X-Stainless-Raw-Response``, in every Stainless SDK): the request is the
+same, so its recording is the same file as a direct call's. What differs is the wrapping of the answer:
 
 - recording, the live response object is returned as it came (live headers, status, bytes); its
   ``parse()`` gives the object or stream api-recorder records as it passes;
-- replaying, a real ``LegacyAPIResponse`` / ``APIResponse`` / ``AsyncAPIResponse`` is built around
-  an HTTP response that holds what the recorded objects serialize to (JSON, or SSE for streams),
-  with ``x-request-id`` normalized like ids; its ``parse()`` gives the replayed object.
+- replaying, a real ``LegacyAPIResponse`` (openai's ``with_raw_response``) / ``APIResponse`` /
+  ``AsyncAPIResponse`` is built around an HTTP response that holds what the recorded objects
+  serialize to (JSON, or SSE for streams), with the request id header normalized like ids; its
+  ``parse()`` gives the replayed object.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from openai._legacy_response import LegacyAPIResponse
-from openai._models import FinalRequestOptions
-from openai._response import APIResponse, AsyncAPIResponse
 
 from ..envelopes import envelope_data
-from ..recorded_errors import sdk_http_module
 from ..storage import RecordedResponse
 
+if TYPE_CHECKING:
+    from .stainless import StainlessSdk
+
 RAW_RESPONSE_HEADER = "x-stainless-raw-response"
-LEGACY = "true"  # .with_raw_response: a LegacyAPIResponse, parse() is sync even for async clients
+LEGACY = "true"  # openai's .with_raw_response: a LegacyAPIResponse, parse() is sync even for async clients
+RAW = "raw"  # .with_raw_response of SDKs without the legacy class: an (Async)APIResponse
 STREAMING = "stream"  # .with_streaming_response: an (Async)APIResponse inside a context manager
 
 
 def raw_response_mode(kwargs: Mapping[str, Any]) -> str | None:
-    """``"true"`` for ``with_raw_response``, ``"stream"`` for ``with_streaming_response``, else None."""
+    """``"true"`` / ``"raw"`` for ``with_raw_response``, ``"stream"`` for ``with_streaming_response``."""
     headers = kwargs.get("extra_headers") or {}
     for name, value in headers.items():
-        if str(name).lower() == RAW_RESPONSE_HEADER and value in (LEGACY, STREAMING):
+        if str(name).lower() == RAW_RESPONSE_HEADER and value in (LEGACY, RAW, STREAMING):
             return str(value)
     return None
 
@@ -64,6 +66,7 @@ def then(value: Any, step: Callable[[Any], Any]) -> Any:
 
 
 def replayed_response(
+    sdk: StainlessSdk,
     mode: str,
     answer: Any,
     recorded: RecordedResponse,
@@ -76,28 +79,31 @@ def replayed_response(
     page: bool = False,
 ) -> Any:
     """The SDK's response object for a replayed ``answer``: parse() gives it, bytes are its JSON/SSE."""
-    http = sdk_http_module()
+    http = sdk.http
     streamed = recorded.is_streaming
-    content = sse_body(recorded) if streamed else json_body(recorded, page=page)
+    fields = sdk.page_fields(list(answer.data)) if page else None
+    content = sse_body(recorded) if streamed else json_body(recorded, page_fields=fields)
     content_type = "text/event-stream; charset=utf-8" if streamed else "application/json"
     raw = http.Response(
         200,
-        headers={"content-type": content_type, "x-request-id": request_id},
+        headers={"content-type": content_type, sdk.request_id_header: request_id},
         content=content,
         request=http.Request(method, url),
     )
     raw.elapsed = datetime.timedelta(0)
     if mode == LEGACY:
-        cls: Any = LegacyAPIResponse
+        cls: Any = importlib.import_module(f"{sdk.package}._legacy_response").LegacyAPIResponse
     else:
-        cls = AsyncAPIResponse if is_async else APIResponse
+        responses = importlib.import_module(f"{sdk.package}._response")
+        cls = responses.AsyncAPIResponse if is_async else responses.APIResponse
+    final_options = importlib.import_module(f"{sdk.package}._models").FinalRequestOptions
     response = cls(
         raw=raw,
         cast_to=type(answer),
         client=client,
         stream=streamed,
         stream_cls=type(answer) if streamed else None,
-        options=FinalRequestOptions.construct(method=method.lower(), url=url),
+        options=final_options.construct(method=method.lower(), url=url),
     )
     return hand_over(response, answer)
 
@@ -107,12 +113,14 @@ def wire_json(raw: msgspec.Raw | bytes) -> bytes:
     return msgspec.json.format(envelope_data(raw), indent=-1)
 
 
-def json_body(recorded: RecordedResponse, *, page: bool) -> bytes:
-    """The answer's JSON as the server sent it; a model list as its ``{"object": "list"}`` page."""
-    if not page:
+def json_body(recorded: RecordedResponse, *, page_fields: dict[str, Any] | None) -> bytes:
+    """The answer's JSON as the server sent it; a model list as its page (``data`` and the SDK's
+    other page fields)."""
+    if page_fields is None:
         return wire_json(recorded.raw_body)  # type: ignore[arg-type]
     items = b",".join(wire_json(raw) for raw in msgspec.json.decode(recorded.raw_body, type=list[msgspec.Raw]))
-    return b'{"object":"list","data":[' + items + b"]}"
+    fields = msgspec.json.encode(page_fields)[1:-1]
+    return b'{"data":[' + items + b"]" + (b"," + fields if fields else b"") + b"}"
 
 
 def sse_body(recorded: RecordedResponse) -> bytes:
