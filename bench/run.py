@@ -1,4 +1,4 @@
-"""Every benchmark, one command: ``python bench/run.py`` (replay speed, then start-up cost)."""
+"""Every benchmark, one command: ``python bench/run.py`` (replay speed, other SDKs, start-up cost)."""
 
 from __future__ import annotations
 
@@ -9,5 +9,7 @@ HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
     runpy.run_path(str(HERE / "replay.py"), run_name="__main__")
+    print()
+    runpy.run_path(str(HERE / "providers.py"), run_name="__main__")
     print()
     runpy.run_path(str(HERE / "startup.py"), run_name="__main__")

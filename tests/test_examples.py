@@ -10,7 +10,7 @@ from helpers import REPO
 
 
 def run_example(name: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))}
     return subprocess.run(
         [sys.executable, str(REPO / "examples" / name)], capture_output=True, text=True, env=env, timeout=120
     )
@@ -31,3 +31,13 @@ def test_agent_loop_replays_inference_and_tool_calls_offline():
     lines = result.stdout.splitlines()
     assert lines[0] == "tool web_search('How many experts does Llama 4 Maverick have?') -> 2 results"
     assert lines[1].startswith("answer: Based on the tool result: [{")
+
+
+def test_multi_provider_example_replays_gemini_claude_and_openai_offline():
+    result = run_example("multi_provider.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "GenerateContentResponse: echo: Plan a day trip to Lisbon lima fjord"
+    assert lines[1].startswith("ParsedMessage streamed: echo: echo: Plan a day trip to Lisbon")
+    assert lines[2].startswith("tool get_weather({'city': ") and " id toolu_" in lines[2]
+    assert lines[3].startswith("CreateEmbeddingResponse: [")

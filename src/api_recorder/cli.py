@@ -7,6 +7,7 @@ typer and rich (``pip install 'api-recorder[cli]'``).
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ except ImportError as missing:  # the command line is an extra
 
 from .envelopes import normalize_ids
 from .errors import RecordingFileError, TypeNotInstalledError
+from .integrations import BUILTINS, loaded
 from .launcher import run_or_exit
 from .recorder import RECORDER
 from .report import (
@@ -199,50 +201,39 @@ def load(path: Path) -> Recording:
 
 
 def render_answer(recording: Recording) -> str:
-    """A person's view of the answer: streams joined into text, objects by what they hold."""
+    """A person's view of the answer, by the integration that made it (streams joined into text);
+    anything else as JSON."""
     response = recording.response
     error = response.error()
-    body = response.body
-    text = render_stream(body) if response.is_streaming else render_object(body)
+    text = integration_rendering(recording)
+    if text is None:
+        body = response.body
+        text = f"({len(body)} chunks)\n" + render_object(body) if response.is_streaming else render_object(body)
     if error is not None:
         text += f"\n[error] {type(error).__name__}: {error}"
     return text
 
 
-def render_stream(chunks: list[Any]) -> str:
-    pieces: list[str] = []
-    for chunk in chunks:
-        kind = getattr(chunk, "type", None)
-        if isinstance(kind, str):
-            if kind.endswith("output_text.delta"):
-                pieces.append(chunk.delta)
-            continue
-        for choice in getattr(chunk, "choices", None) or []:
-            delta = getattr(choice, "delta", None)
-            if delta is not None:
-                pieces.append(delta.content or "")
-                for call in delta.tool_calls or []:
-                    if call.function is not None:
-                        pieces.append(f"{call.function.name or ''}{call.function.arguments or ''}")
-            else:
-                pieces.append(getattr(choice, "text", "") or "")
-    return f"({len(chunks)} chunks)\n" + "".join(pieces)
+def integration_rendering(recording: Recording) -> str | None:
+    """The first rendering an installed integration offers for this recording (its ``render``)."""
+    for builtin in BUILTINS:
+        module = loaded(builtin) if _installed(builtin.package) else None
+        render = getattr(module, "render", None)
+        if render is not None:
+            text = render(recording)
+            if text is not None:
+                return str(text)
+    return None
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ImportError:
+        return False
 
 
 def render_object(body: Any) -> str:
-    if hasattr(body, "output_text"):
-        return body.output_text
-    choices = getattr(body, "choices", None)
-    if choices:
-        first = choices[0]
-        message = getattr(first, "message", None)
-        if message is not None:
-            calls = [f"\n[tool call] {c.function.name}({c.function.arguments})" for c in message.tool_calls or []]
-            return (message.content or "") + "".join(calls)
-        return getattr(first, "text", "")
-    data = getattr(body, "data", None)
-    if data and hasattr(data[0], "embedding"):
-        return f"{len(data)} embedding(s)"
     if isinstance(body, list):
         return "\n".join(getattr(item, "id", None) or json.dumps(_plain(item)) for item in body)
     return json.dumps(_plain(body), indent=2, ensure_ascii=False)

@@ -370,8 +370,14 @@ class Redactor:
         return result
 
     def url(self, url: str) -> str:
-        """A URL without user-info and with credential-like query values redacted."""
+        """A URL without user-info and with credential-like query values redacted.
+
+        A URL with no secret to remove is kept as written (``vertexai:///generate_content`` keeps
+        the empty host that joining its parts again would drop).
+        """
         parts = urlsplit(url)
+        if "@" not in parts.netloc and not parts.query:
+            return self.scrub_text(url)
         netloc = parts.netloc.rsplit("@", 1)[-1]
         query = urlencode(
             [(name, REDACTED if _is_secret_parameter(name) else value) for name, value in parse_qsl(parts.query)]

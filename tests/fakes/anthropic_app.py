@@ -340,7 +340,8 @@ def plan_turn(body: dict[str, Any]) -> TurnPlan:
         return plan
     base = f"Based on the tool result: {result[:TOOL_CONTENT_LIMIT]}" if result is not None else f"echo: {user_text}"
     seed = stable_seed("messages", content_text(body.get("system")), without_volatile_ids(messages))
-    plan.pieces = reply_pieces(base, seed, None)
+    reply_words = body.get("reply_words")  # extra_body={"reply_words": N}: a longer answer (benchmarks)
+    plan.pieces = reply_pieces(base, seed, reply_words if isinstance(reply_words, int) else None)
     apply_stop_sequences(plan, body.get("stop_sequences"))
     if len(plan.pieces) > body["max_tokens"]:
         plan.pieces = plan.pieces[: body["max_tokens"]]

@@ -84,3 +84,41 @@ def rebuild_error(name: str, message: str, status_code: Any, body: Any, url: str
     import anthropic
 
     return rebuild_stainless_error(anthropic, name, message, status_code, body, url)
+
+
+def render(recording: Any) -> str | None:
+    """A person's view of an Anthropic answer: text and tool uses; a stream's deltas joined."""
+    response = recording.response
+    body = response.body
+    items = body if isinstance(body, list) else [body]
+    if not items or not type(items[0]).__module__.startswith("anthropic."):
+        return None
+    if response.is_streaming:
+        return f"({len(items)} events)\n" + "".join(_delta_text(event) for event in items)
+    if isinstance(body, list):  # a model list
+        return "\n".join(str(getattr(item, "id", item)) for item in body)
+    content = getattr(body, "content", None)
+    if content is None:
+        tokens = getattr(body, "input_tokens", None)
+        return f"{tokens} input tokens" if tokens is not None else None
+    return "".join(_block_text(block) for block in content)
+
+
+def _block_text(block: Any) -> str:
+    kind = getattr(block, "type", None)
+    if kind == "text":
+        return str(block.text)
+    if kind == "tool_use":
+        return f"\n[tool use] {block.name}({block.input})"
+    if kind == "thinking":
+        return f"[thinking] {block.thinking}\n"
+    return ""
+
+
+def _delta_text(event: Any) -> str:
+    if getattr(event, "type", None) == "content_block_start" and getattr(event.content_block, "type", "") == "tool_use":
+        return f"\n[tool use] {event.content_block.name}"
+    delta = getattr(event, "delta", None) if getattr(event, "type", None) == "content_block_delta" else None
+    if delta is None:
+        return ""
+    return str(getattr(delta, "text", None) or getattr(delta, "partial_json", None) or "")

@@ -135,3 +135,51 @@ def refuse_realtime_in_replay(recorder: Recorder, call: str) -> Any:
         return wrapped(*args, **kwargs)
 
     return wrapper
+
+
+def render(recording: Any) -> str | None:
+    """A person's view of an OpenAI answer: chat and Responses text, tool calls, embeddings."""
+    response = recording.response
+    body = response.body
+    items = body if isinstance(body, list) else [body]
+    if not items or not type(items[0]).__module__.startswith("openai."):
+        return None
+    if response.is_streaming:
+        return f"({len(items)} chunks)\n" + "".join(_streamed_text(chunk) for chunk in items)
+    if isinstance(body, list):  # a model list
+        return "\n".join(str(getattr(item, "id", item)) for item in body)
+    return _object_text(body)
+
+
+def _streamed_text(chunk: Any) -> str:
+    kind = getattr(chunk, "type", None)
+    if isinstance(kind, str):
+        return str(chunk.delta) if kind.endswith("output_text.delta") else ""
+    pieces = []
+    for choice in getattr(chunk, "choices", None) or []:
+        delta = getattr(choice, "delta", None)
+        if delta is not None:
+            pieces.append(delta.content or "")
+            for call in delta.tool_calls or []:
+                if call.function is not None:
+                    pieces.append(f"{call.function.name or ''}{call.function.arguments or ''}")
+        else:
+            pieces.append(getattr(choice, "text", "") or "")
+    return "".join(pieces)
+
+
+def _object_text(body: Any) -> str | None:
+    if hasattr(body, "output_text"):
+        return str(body.output_text)
+    choices = getattr(body, "choices", None)
+    if choices:
+        first = choices[0]
+        message = getattr(first, "message", None)
+        if message is not None:
+            calls = [f"\n[tool call] {c.function.name}({c.function.arguments})" for c in message.tool_calls or []]
+            return (message.content or "") + "".join(calls)
+        return str(getattr(first, "text", ""))
+    data = getattr(body, "data", None)
+    if data and hasattr(data[0], "embedding"):
+        return f"{len(data)} embedding(s)"
+    return None
