@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import anthropic  # noqa: E402
 import httpx2  # noqa: E402
-from fakes.anthropic_app import FakeAnthropic  # noqa: E402
-from fakes.gemini_app import FakeGemini  # noqa: E402
 from google import genai  # noqa: E402
 from google.genai import types  # noqa: E402
 
 import api_recorder  # noqa: E402
+from fakes.anthropic_app import FakeAnthropic  # noqa: E402
+from fakes.gemini_app import FakeGemini  # noqa: E402
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CALLS = 100
