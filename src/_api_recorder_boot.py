@@ -12,7 +12,9 @@ on, unrecorded: a hook in every Python process must never break the interpreter.
 import os
 import sys
 
-WATCHED = ("openai", "tavily")
+# The packages of api_recorder.integrations.BUILTINS (kept literal: importing the catalog would
+# import api_recorder in every process; a test checks the two agree).
+WATCHED = ("openai", "anthropic", "google.genai", "tavily")
 MODE_ENVS = ("LLAMA_STACK_TEST_INFERENCE_MODE", "OGX_TEST_INFERENCE_MODE")
 
 

@@ -10,7 +10,11 @@ from helpers import REPO
 
 
 def run_example(name: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))
+    }
     return subprocess.run(
         [sys.executable, str(REPO / "examples" / name)], capture_output=True, text=True, env=env, timeout=120
     )

@@ -158,3 +158,11 @@ def test_a_method_kept_from_before_api_recorder_was_imported_names_the_cause(tmp
     assert replayed.stdout.startswith("error POST /chat/completions is a call api-recorder records")
     assert "import api_recorder" in replayed.stdout
     assert fake_openai.request_count == requests
+
+
+def test_the_boot_hook_watches_every_integrated_sdk():
+    """Auto-activation starts on the import of any SDK the catalog integrates, not only openai."""
+    import _api_recorder_boot
+    from api_recorder.integrations import BUILTINS
+
+    assert set(_api_recorder_boot.WATCHED) == {builtin.package for builtin in BUILTINS}

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,36 @@ class RecordedResponse:
             except StopIteration:
                 return
 
+    def validated_as(self, cls: Any) -> Any:
+        """The answer as ``cls`` straight from its stored JSON, for files whose answers are plain
+        JSON (google-genai's, as llama-stack writes them); a stream's chunks lazily, in batches."""
+        if self._body is not _UNSET:
+            body = self._body
+            return (cls.model_validate(item) for item in body) if self.is_streaming else cls.model_validate(body)
+        if not self.is_streaming:
+            return self._validated(lambda: cls.model_validate_json(bytes(self.raw_body)), cls)  # type: ignore[arg-type]
+        return self._validated_chunks(cls)
+
+    def _validated(self, validate: Any, cls: Any) -> Any:
+        try:
+            return self._with_versions(validate)
+        except ValueError as exc:  # pydantic's ValidationError, or JSON it cannot read
+            raise RecordingFileError(
+                f"{self.source}: the answer does not validate as {cls.__name__} ({_first_line(exc)}); "
+                "re-record it (LLAMA_STACK_TEST_INFERENCE_MODE=record)."
+            ) from exc
+
+    def _validated_chunks(self, cls: Any) -> Iterator[Any]:
+        adapter = _list_adapter(cls)
+        raws: list[Any] = self.raw_body  # type: ignore[assignment]
+        start, size = 0, 4
+        while start < len(raws):
+            batch = raws[start : start + size]
+            payload = b"[" + b",".join(bytes(raw) for raw in batch) + b"]"
+            yield from self._validated(lambda payload=payload: adapter.validate_json(payload), cls)
+            start += len(batch)
+            size = min(size * 2, 256)
+
     @property
     def body(self) -> Any:
         """The rebuilt object, or the list of chunks or events of a stream."""
@@ -147,6 +178,17 @@ class Recording:
         if len(self.responses) < 2:
             return self
         return replace(self, response=self.responses[min(index, len(self.responses) - 1)])
+
+
+@cache
+def _list_adapter(cls: type) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[cls])  # type: ignore[valid-type]
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0][:200]
 
 
 def _installed_sdk_version(sdk: str) -> str:

@@ -26,8 +26,9 @@ class ReplayedHTTPResponse:
     status_code = 200
     http_version = "HTTP/1.1"
 
-    def __init__(self, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, headers: dict[str, str] | None = None, request: Any = None) -> None:
         self.headers: dict[str, str] = dict(headers or {})
+        self.request = request  # the SDK's HTTP request (method, URL), for helpers that read it
         self.is_closed = False
 
     def close(self) -> None:
@@ -37,9 +38,11 @@ class ReplayedHTTPResponse:
         self.is_closed = True
 
 
-def _start_replay(stream: Any, chunks: Iterable[Any], error: BaseException | None, headers: Any) -> None:
+def _start_replay(
+    stream: Any, chunks: Iterable[Any], error: BaseException | None, headers: Any, request: Any = None
+) -> None:
     """The state the SDK's stream classes expect, minus the HTTP connection there never was."""
-    stream.response = ReplayedHTTPResponse(headers)
+    stream.response = ReplayedHTTPResponse(headers, request)
     stream._cast_to = object
     stream._client = None
     stream._options = None
@@ -56,9 +59,14 @@ class _ReplayStreamMixin:
     _error: BaseException | None
 
     def __init__(
-        self, chunks: Iterable[Any], *, error: BaseException | None = None, headers: dict[str, str] | None = None
+        self,
+        chunks: Iterable[Any],
+        *,
+        error: BaseException | None = None,
+        headers: dict[str, str] | None = None,
+        request: Any = None,
     ) -> None:
-        _start_replay(self, chunks, error, headers)
+        _start_replay(self, chunks, error, headers, request)
 
     def __stream__(self) -> Iterator[Any]:
         for chunk in self._chunks:
@@ -80,9 +88,14 @@ class _ReplayAsyncStreamMixin:
     _error: BaseException | None
 
     def __init__(
-        self, chunks: Iterable[Any], *, error: BaseException | None = None, headers: dict[str, str] | None = None
+        self,
+        chunks: Iterable[Any],
+        *,
+        error: BaseException | None = None,
+        headers: dict[str, str] | None = None,
+        request: Any = None,
     ) -> None:
-        _start_replay(self, chunks, error, headers)
+        _start_replay(self, chunks, error, headers, request)
 
     async def __stream__(self) -> AsyncIterator[Any]:
         for chunk in self._chunks:

@@ -150,18 +150,15 @@ class GenAICall:
     # -- answers --------------------------------------------------------------------------
 
     def replay(self, recording: Recording) -> Any:
+        """The SDK's answer class validated from the stored JSON (as llama-stack's replay does)."""
         response = recording.response
+        cls = answer_class(self.method)
         if not self.method.streamed:
-            return self.rebuilt(response.body)
-        chunks = (self.rebuilt(chunk) for chunk in response.iter_body())
+            return response.validated_as(cls)
+        chunks = response.validated_as(cls)
         if self.is_async:
             return replay_async_iterator(chunks, response.error())
         return replay_iterator(chunks, response.error())
-
-    def rebuilt(self, data: Any) -> Any:
-        """The SDK's answer class from the stored JSON (as llama-stack's replay does)."""
-        cls = answer_class(self.method)
-        return data if isinstance(data, cls) else cls.model_validate(data)
 
     def capture(self, result: Any, save: Any) -> Any:
         if not self.method.streamed:
@@ -172,7 +169,7 @@ class GenAICall:
             save(chunks, True, error)
 
         if self.is_async:
-            return AsyncRecordingIterator(result, save_chunks)
+            return _closed_when_left(AsyncRecordingIterator(result, save_chunks))
         return RecordingIterator(result, save_chunks)
 
     def dump_answer(self, answer: Any) -> Any:
@@ -199,6 +196,16 @@ class GenAICall:
 
     def filename_for(self, body: Any) -> str:
         return f"{self.key.hash}.json"
+
+
+async def _closed_when_left(stream: AsyncRecordingIterator) -> Any:
+    """An async generator around the recording iterator: one left with ``break`` is finalized by
+    the event loop (``aclose()``), which reads it to the end, so the recording is whole."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        await stream.aclose()
 
 
 def kept_headers(headers: dict[str, Any]) -> dict[str, Any]:
@@ -231,9 +238,18 @@ def request_body(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: _argument(value) for name, value in kwargs.items()}
 
 
+def _dumped(model: Any) -> Any:
+    """``model_dump(mode="json", exclude_none=True)``, as llama-stack dumps arguments; values JSON
+    cannot hold (a Python function given as a tool) are named by :func:`_named`."""
+    try:
+        return model.model_dump(mode="json", exclude_none=True, fallback=_named)
+    except TypeError:  # a pydantic older than 2.11: no fallback
+        return model.model_dump(mode="json", exclude_none=True)
+
+
 def _argument(value: Any) -> Any:
     if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", exclude_none=True)
+        return _dumped(value)
     if isinstance(value, list):
         return [_item(item) for item in value]
     if isinstance(value, dict):
@@ -245,7 +261,7 @@ def _argument(value: Any) -> Any:
 
 def _item(item: Any) -> Any:
     if hasattr(item, "model_dump"):
-        return item.model_dump(mode="json", exclude_none=True)
+        return _dumped(item)
     if isinstance(item, (dict, list)):
         return _argument(item)
     if item is None or isinstance(item, (str, int, float, bool)):

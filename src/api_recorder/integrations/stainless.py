@@ -320,7 +320,8 @@ class StainlessCall:
         if response.is_streaming:
             stream_cls = self.sdk.replay_streams[1 if self.is_async else 0]
             headers = {self.sdk.request_id_header: self.request_id}
-            return stream_cls(response.iter_body(), error=response.error(), headers=headers)
+            request = self.sdk.http.Request(self.key.request["method"], self.key.request["url"])
+            return stream_cls(response.iter_body(), error=response.error(), headers=headers, request=request)
         return self.with_request_id(response.body)
 
     @property
@@ -489,9 +490,16 @@ def _marked(sdk: StainlessSdk, post: Any, path: str, **kwargs: Any) -> Any:
 
 
 def _parsed(raw: Any, options: Any) -> Any:
-    """What ``parse()`` returns: the raw answer through the SDK's own post-parser."""
+    """What ``parse()`` returns: the raw answer through the SDK's own post-parser, carrying the
+    request id the SDK would have set on it."""
     parser = options.get("post_parser") if isinstance(options, Mapping) else None
-    return parser(raw) if callable(parser) else raw
+    if not callable(parser):
+        return raw
+    parsed = parser(raw)
+    request_id = getattr(raw, "_request_id", None)
+    if request_id is not None and isinstance(parsed, pydantic.BaseModel) and parsed is not raw:
+        parsed._request_id = request_id  # type: ignore[attr-defined]
+    return parsed
 
 
 class AsyncPageRequest:
