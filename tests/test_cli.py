@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import SAMPLE, SEED, read_json
+from helpers import REPO, SAMPLE, SEED, read_json
 
 pytest.importorskip("typer")
 from typer.testing import CliRunner
@@ -150,3 +150,43 @@ def test_python_dash_m_runs_the_same_command():
     assert result.returncode == 0
     for command in ("list", "show", "verify", "stats", "normalize", "prune", "diff"):
         assert command in result.stdout
+
+
+def _committed(url_part: str, streamed: bool):
+    """The example recording (recordings/) whose request URL holds ``url_part``."""
+    for path in sorted((REPO / "recordings").glob("*.json")):
+        document = read_json(path)
+        if url_part in document["request"].get("url", "") and document["response"]["is_streaming"] is streamed:
+            return path
+    raise AssertionError(f"no committed recording of {url_part}")
+
+
+def test_show_joins_an_anthropic_event_stream_into_text():
+    result = invoke("show", _committed("/v1/messages", streamed=True))
+    assert result.exit_code == 0, result.output
+    assert "(17 events)" in result.output
+    assert "echo: echo: Plan a day trip to Lisbon lima fjord india victor" in result.output
+
+
+def test_show_renders_an_anthropic_tool_use():
+    result = invoke("show", _committed("/v1/messages", streamed=False))
+    assert result.exit_code == 0, result.output
+    assert "[tool use] get_weather({'city': 'What is the weather in Lisbon?'})" in result.output
+
+
+def test_show_renders_gemini_answers_and_joins_a_vertex_stream(tmp_path):
+    result = invoke("show", _committed("gemini:///generate_content", streamed=False))
+    assert result.exit_code == 0, result.output
+    assert "echo: Plan a day trip to Lisbon lima fjord" in result.output
+    (streamed,) = [
+        path
+        for path in (SAMPLE / "responses" / "recordings").glob("*.json")
+        if read_json(path)["request"].get("url") == "vertexai:///generate_content_stream"
+        and "geography" in json.dumps(read_json(path)["request"]["body"])
+    ]
+    result = invoke("show", streamed)
+    assert result.exit_code == 0, result.output
+    chunks = read_json(streamed)["response"]["body"]
+    text = "".join(part.get("text", "") for chunk in chunks for part in chunk["candidates"][0]["content"]["parts"])
+    assert f"({len(chunks)} chunks)" in result.output
+    assert text.strip() and text.strip()[:40] in result.output

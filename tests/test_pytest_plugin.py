@@ -193,3 +193,44 @@ def test_sees_its_calls(api_recorder):
     )
     result = inner.runpytest("suite/test_fixture.py", "--inference-mode=record", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+MIXED_TEST = """
+import os
+
+import anthropic
+from google import genai
+from google.genai import types
+
+def test_two_providers():
+    claude = anthropic.Anthropic(base_url=os.environ["FAKE_ANTHROPIC_URL"], api_key="sk-ant-test", max_retries=0)
+    gemini = genai.Client(api_key="gemini-test", http_options=types.HttpOptions(base_url=os.environ["FAKE_GEMINI_URL"]))
+    ask = [{"role": "user", "content": "hi"}]
+    message = claude.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=ask)
+    answer = gemini.models.generate_content(model="gemini-2.0-flash", contents="hello")
+    assert message.content[0].text and answer.text
+"""
+
+
+def test_the_report_counts_anthropic_and_gemini_calls_like_openai_ones(pytester, monkeypatch):
+    pytest.importorskip("anthropic")
+    pytest.importorskip("google.genai")
+    from fakes.anthropic_app import FakeAnthropic
+    from fakes.gemini_app import FakeGemini
+
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    pytester.mkpydir("mixed")
+    pytester.path.joinpath("mixed", "test_mixed.py").write_text(MIXED_TEST)
+    with FakeAnthropic() as claude, FakeGemini() as gemini:
+        monkeypatch.setenv("FAKE_ANTHROPIC_URL", claude.base_url)
+        monkeypatch.setenv("FAKE_GEMINI_URL", gemini.base_url)
+        recorded = pytester.runpytest_subprocess("--inference-mode=record", "-p", "no:cacheprovider")
+    recorded.assert_outcomes(passed=1)
+    recorded.stdout.fnmatch_lines(["0 replayed, 2 recorded, 0 missing"])
+    files = sorted((pytester.path / "mixed" / "recordings").glob("*.json"))
+    assert sorted(read_json(path)["request"]["endpoint"] for path in files) == ["/generate_content", "/v1/messages"]
+    replayed = pytester.runpytest_subprocess("--inference-mode=replay", "-p", "no:cacheprovider")
+    replayed.assert_outcomes(passed=1)
+    replayed.stdout.fnmatch_lines(["2 replayed, 0 recorded, 0 missing"])
+    assert claude.request_count == 1 and gemini.request_count == 1  # the replay sent nothing
