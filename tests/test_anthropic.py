@@ -255,23 +255,22 @@ class City(pydantic.BaseModel):
 
 @flavors
 def test_parse_replays_through_the_sdks_own_parser(workdir, fake_anthropic, flavor):
-    """FakeAnthropic answers prose, never JSON: ``output_format`` fails to parse, live and on replay alike."""
+    """Without a format, and with ``output_format=City`` (the fake answers JSON for its schema)."""
 
     async def scenario(side):
         parsed = await side(side.client.messages.parse(model=MODEL, max_tokens=40, messages=user("Parse me")))
-        try:
-            await side(
-                side.client.messages.parse(model=MODEL, max_tokens=40, messages=user("A city"), output_format=City)
-            )
-        except pydantic.ValidationError as error:
-            return parsed, error
-        raise AssertionError("the prose answer parsed as a City")
+        city = await side(
+            side.client.messages.parse(model=MODEL, max_tokens=40, messages=user("A city"), output_format=City)
+        )
+        return parsed, city
 
-    (live, live_error), (replayed, error) = record_then_replay(fake_anthropic, workdir, flavor, scenario)
+    (live, live_city), (replayed, city) = record_then_replay(fake_anthropic, workdir, flavor, scenario)
     assert type(replayed).__name__.startswith("ParsedMessage")
     assert replayed.parsed_output is None
     assert_message_replayed(live, replayed, recording_of(workdir, "Parse me"), request_id=False)  # see below
-    assert type(error) is type(live_error) and str(error) == str(live_error)
+    assert type(city.parsed_output) is City and type(live_city.parsed_output) is City
+    assert city.parsed_output == live_city.parsed_output
+    assert city.content[0].text == live_city.content[0].text
     structured = recording_where(workdir, lambda body: "output_format" in body)
     document = read_json(structured)
     assert document["request"]["body"]["output_format"]["pydantic_model"] == "City"

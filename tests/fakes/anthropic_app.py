@@ -32,7 +32,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .openai_app import count_words, fragments, reply_pieces, split_pieces, stable_seed, tool_arguments
+from .openai_app import (
+    count_words,
+    fragments,
+    reply_pieces,
+    sample_from_schema,
+    split_pieces,
+    stable_seed,
+    tool_arguments,
+)
 from .server import (
     LocalServer,
     OneShotRules,
@@ -337,6 +345,10 @@ def plan_turn(body: dict[str, Any]) -> TurnPlan:
         arguments = tool_arguments(tool.get("input_schema"), user_text)
         plan.tool_use = ToolUsePlan(name=tool["name"], input=json.loads(arguments))
         plan.stop_reason = "tool_use"
+        return plan
+    output_format = (body.get("output_config") or {}).get("format")
+    if isinstance(output_format, dict) and output_format.get("type") == "json_schema":  # structured outputs
+        plan.pieces = split_pieces(json.dumps(sample_from_schema(output_format.get("schema") or {})))
         return plan
     base = f"Based on the tool result: {result[:TOOL_CONTENT_LIMIT]}" if result is not None else f"echo: {user_text}"
     seed = stable_seed("messages", content_text(body.get("system")), without_volatile_ids(messages))
