@@ -14,7 +14,7 @@ import sys
 
 # The packages of api_recorder.integrations.BUILTINS (kept literal: importing the catalog would
 # import api_recorder in every process; a test checks the two agree).
-WATCHED = ("openai", "anthropic", "google.genai", "tavily")
+WATCHED = ("openai", "anthropic", "google.genai", "ollama", "mcp", "tavily", "httpx", "httpx2", "aiohttp")
 MODE_ENVS = ("LLAMA_STACK_TEST_INFERENCE_MODE", "OGX_TEST_INFERENCE_MODE")
 
 
@@ -81,9 +81,15 @@ def remove_finder():
         pass
 
 
+_activated = []  # a watched module imported while another one loads would activate twice
+
+
 def activate():
     """Enable api-recorder from the environment; warn once and go on if anything fails."""
     remove_finder()
+    if _activated:
+        return
+    _activated.append(True)
     try:
         import api_recorder
         from api_recorder.recorder import RECORDER

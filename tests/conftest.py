@@ -65,3 +65,11 @@ def fake_gemini():
 
     with FakeGemini() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_ollama():
+    from fakes.ollama_app import FakeOllama
+
+    with FakeOllama() as fake:
+        yield fake

@@ -18,7 +18,7 @@ from api_recorder.cli import app, find_recordings
 runner = CliRunner(env={"COLUMNS": "300", "NO_COLOR": "1"})
 INFERENCE = SAMPLE / "inference" / "recordings"
 OK_SAMPLES = ["10d6c5e40b60", "f8d0f5a82750", "models-4a729"]  # openai types: they load
-SKIPPED_SAMPLE = "cb4bebfaa5a8"  # ollama's types: not installed here
+SKIPPED_SAMPLE = "e39dece6d1db"  # llama-stack's own types (ogx_api): never installed here
 TRUNCATED_SAMPLE = "f0f863b7a352"
 BAD_REQUEST = {"endpoint": "/v1/chat/completions", "body": {"model": "gpt-4o"}}
 
@@ -28,7 +28,7 @@ def invoke(*args):
 
 
 def sample(prefix):
-    (path,) = INFERENCE.glob(f"{prefix}*.json")
+    (path,) = SAMPLE.glob(f"*/recordings/{prefix}*.json")
     return path
 
 

@@ -69,6 +69,7 @@ def enable(
     normalizers: list[Normalizer] | None = None,
     passthrough: list[str] | None = None,
     redact: list[Any] | None = None,
+    http: list[str] | None = None,
 ) -> None:
     """Record or replay covered calls from now on.
 
@@ -79,8 +80,10 @@ def enable(
     replayed; None reads ``API_RECORDER_PASSTHROUGH`` (comma-separated). ``redact`` adds scrubbers
     (regexes, presets of :class:`Redact`, or callables taking and returning JSON data) to the
     built-in credential scrubbing; they run on requests before hashing and on answers before writing.
+    ``http`` opts raw HTTP calls in: requests through ``httpx`` or ``aiohttp`` whose URL starts with
+    one of these prefixes are recorded and replayed too (None reads ``API_RECORDER_HTTP``).
     """
-    RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact)
+    RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact, http=http)
 
 
 def disable() -> None:
@@ -115,10 +118,11 @@ def recording(
     normalizers: list[Normalizer] | None = None,
     passthrough: list[str] | None = None,
     redact: list[Any] | None = None,
+    http: list[str] | None = None,
 ) -> Iterator[None]:
     """Record or replay inside the block only; the previous state comes back after it (nestable)."""
     with RECORDER.state_saved():
-        RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact)
+        RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact, http=http)
         yield
 
 

@@ -87,8 +87,10 @@ def _import_allowed(name: str, source: object) -> type:
     _raise_if_package_missing(name, source)
     root = _package_of(name)
     parts = name.split(".")
-    if not all(part.isidentifier() and not part.startswith("_") for part in parts):  # checked before any import
+    if not all(part.isidentifier() for part in parts) or parts[-1].startswith("_"):  # checked before any import
         raise RecordingFileError(_not_allowed(name, source, "a private or malformed name"))
+    if any(part.startswith("_") for part in parts):  # ollama._types.ChatResponse: only as re-exported
+        return _reexported(name, root, source)
     target: Any = None
     for split in range(len(parts) - 1, 0, -1):
         module = ".".join(parts[:split])
@@ -119,6 +121,21 @@ def _import_allowed(name: str, source: object) -> type:
     return target
 
 
+def _reexported(name: str, root: str, source: object) -> type:
+    """A class named by its private module (``ollama._types.ChatResponse``, as llama-stack writes
+    it) is allowed when its package exports it publicly (``ollama.ChatResponse``) as that class."""
+    try:
+        target = getattr(importlib.import_module(root), name.rsplit(".", 1)[1], None)
+    except ImportError:
+        target = None
+    if not (isinstance(target, type) and type_name(target) == name and hasattr(target, "model_validate_json")):
+        raise RecordingFileError(_not_allowed(name, source, f"a private name that {root} does not export"))
+    problem = _why_not_a_concrete_model(target, root, reexported=True)
+    if problem:
+        raise RecordingFileError(_not_allowed(name, source, problem))
+    return target
+
+
 def _not_allowed(name: str, source: object, why: str = "") -> str:
     return (
         f"{source}: type {name!r} is not allowed in recordings{f' ({why})' if why else ''}. Only the concrete "
@@ -128,7 +145,7 @@ def _not_allowed(name: str, source: object, why: str = "") -> str:
     )
 
 
-def _why_not_a_concrete_model(cls: type, root: str) -> str | None:
+def _why_not_a_concrete_model(cls: type, root: str, *, reexported: bool = False) -> str | None:
     """Why ``cls`` (found under the ``root`` package) is not a class a recording may name, or None.
 
     Attribute walks reach more than the SDK's answers: ``openai.BaseModel`` and the generic bases
@@ -140,7 +157,7 @@ def _why_not_a_concrete_model(cls: type, root: str) -> str | None:
     where = f"{cls.__module__}.{cls.__qualname__}"
     if not (cls.__module__ == root or cls.__module__.startswith(f"{root}.")):
         return f"it is {where}, not a class of the {root} package"
-    if not all(part.isidentifier() and not part.startswith("_") for part in where.split(".")):
+    if not reexported and not all(part.isidentifier() and not part.startswith("_") for part in where.split(".")):
         return f"it is {where}, a private class"
     if not issubclass(cls, pydantic.BaseModel):
         return "not a pydantic model"

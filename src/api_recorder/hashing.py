@@ -142,6 +142,11 @@ def tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any], test_id: st
     return sha256_of(document)
 
 
+def http_hash(url: str, method: str, payload: Any, test_id: str | None) -> str:
+    """llama-stack's ``normalize_http_request``: raw HTTP calls (``/v1/messages``, rerankers)."""
+    return sha256_of({"test_id": test_id, "url": url, "method": method.upper(), "payload": NEWEST(payload)})
+
+
 def legacy_tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any]) -> str:
     """llama-stack's ``normalize_tool_request``, which has no test id: its files replay too."""
     return sha256_of({"provider": provider, "tool_name": tool_name, "kwargs": kwargs})

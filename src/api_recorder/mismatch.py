@@ -68,11 +68,14 @@ def _recordings_in(folders: list[Path]) -> list[tuple[Path, _RequestPart]]:
 
 
 def _same_endpoint(recorded: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    return all(recorded.get(name) == wanted.get(name) for name in ("endpoint", "provider", "tool_name"))
+    names = (
+        ("endpoint", "provider", "tool_name", "url") if "payload" in wanted else ("endpoint", "provider", "tool_name")
+    )
+    return all(recorded.get(name) == wanted.get(name) for name in names)
 
 
 def _body_of(request: dict[str, Any]) -> Any:
-    return request.get("body", request.get("kwargs"))
+    return request.get("body", request.get("kwargs", request.get("payload")))
 
 
 def _canonical(value: Any) -> str:

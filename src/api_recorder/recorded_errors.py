@@ -36,12 +36,19 @@ class RecordedError(RuntimeError):
 
 
 def describe_error(error: BaseException) -> dict[str, Any]:
-    """llama-stack's ``exception_data`` of an error, plus its module for an exact rebuild."""
+    """llama-stack's ``exception_data`` of an error, plus its module for an exact rebuild.
+
+    Status and body are the error's ``status_code`` and ``body`` (Stainless SDKs), or what its
+    integration's ``error_details(error)`` says they are.
+    """
     cls = type(error)
     status_code = getattr(error, "status_code", None)
     body = getattr(error, "body", None)
-    if status_code is None and isinstance(getattr(error, "code", None), int):  # google-genai's APIError
-        status_code, body = error.code, getattr(error, "details", None)  # type: ignore[attr-defined]
+    owner = owner_of(cls.__module__)
+    details = getattr(loaded(owner), "error_details", None) if owner is not None else None
+    described = details(error) if details is not None else None
+    if described is not None:  # SDKs whose errors keep them elsewhere (genai's code, MCP's data)
+        status_code, body = described
     if cls.__module__ == "builtins":
         category = "builtin"
     elif isinstance(status_code, int) or f"{cls.__module__}.".startswith(TYPE_PREFIXES):

@@ -30,6 +30,7 @@ from .integrations import BUILTINS
 from .mismatch import explain_missing
 from .modes import (
     DEFAULT_RECORDING_DIR,
+    HTTP_ENV,
     MODE_ENV,
     OGX_MODE_ENV,
     PASSTHROUGH_ENV,
@@ -56,6 +57,7 @@ class RequestKey:
     globs: list[str] = field(default_factory=list)  # model lists: models-<hash>-*.json, merged
     shared: bool = False  # no test id in the hash: written to the recording dir, found from any test
     hashes: list[str] = field(default_factory=list)  # every name a file of this request may have
+    merge: Callable[[list[Any]], Any] | None = None  # joins the answers of several files found by globs
 
     def __post_init__(self) -> None:
         if not self.hashes:
@@ -109,7 +111,9 @@ class Call(Protocol):
         """
 
     # Optional: ``dump_answer(item) -> JSON``, how one answer (or stream chunk) is stored, when
-    # not as an envelope (google-genai's files hold the plain JSON llama-stack writes for them).
+    # not as an envelope (google-genai's files hold the plain JSON llama-stack writes for them);
+    # ``response_fields() -> dict``, more fields of the file's response section (raw HTTP: its
+    # ``status`` and ``headers``, placed before the body as llama-stack places them).
 
 
 @dataclass(frozen=True)
@@ -120,11 +124,11 @@ class Integration:
     install: Callable[[Recorder], Any]  # returns an object with uninstall()
 
 
-def builtin_integration(package: str, module: str) -> Integration:
+def builtin_integration(package: str, module: str, installer: str = "install") -> Integration:
     """An SDK instrumented by ``api_recorder.integrations.<name>.install``, imported on demand."""
 
     def install(recorder: Recorder) -> Any:
-        return importlib.import_module(module).install(recorder)
+        return getattr(importlib.import_module(module), installer)(recorder)
 
     return Integration(package, install)
 
@@ -152,6 +156,7 @@ class Recorder:
         self.rehydrator = Rehydrator(self.registry)
         self.normalizers: list[Normalizer] = []
         self.passthrough: list[str] = []
+        self.http_prefixes: list[str] = []  # raw HTTP calls recorded: URLs starting with one of these
         self.redactor = Redactor()
         self.calls: list[CallLog] = []  # kept only while a test runner asks (keep_call_log)
         self.keep_call_log = False
@@ -159,7 +164,7 @@ class Recorder:
         self._replayed: dict[tuple[str | None, str], int] = {}  # how often each recording was served
         self._lock = threading.Lock()
         self.integrations: list[Integration] = [
-            builtin_integration(builtin.package, builtin.module) for builtin in BUILTINS
+            builtin_integration(builtin.package, builtin.module, builtin.installer) for builtin in BUILTINS
         ]
         self._installed: dict[Integration, Any] = {}
         self._hooked: set[Integration] = set()
@@ -180,6 +185,7 @@ class Recorder:
         normalizers: list[Normalizer] | None = None,
         passthrough: list[str] | None = None,
         redact: list[Any] | None = None,
+        http: list[str] | None = None,
     ) -> None:
         """Start recording or replaying; None means "from the environment variables"."""
         self.mode = Mode.parse(mode) if mode is not None else (mode_from_env() or Mode.REPLAY)
@@ -194,6 +200,10 @@ class Recorder:
             self.passthrough = list(passthrough)
         elif not self.passthrough:
             self.passthrough = passthrough_from_env()
+        if http is not None:
+            self.http_prefixes = [prefix.strip() for prefix in http if prefix.strip()]
+        elif not self.http_prefixes:
+            self.http_prefixes = prefixes_from_env(HTTP_ENV)
         self.writer.forget_answers()
         self._replayed.clear()
         self.enabled = True
@@ -260,13 +270,15 @@ class Recorder:
         """Put mode, folders, normalizers and enabled-ness back as they were when the block ends."""
         was_enabled, mode, store = self.enabled, self.mode, self.store
         normalizers, passthrough, redactor = list(self.normalizers), list(self.passthrough), self.redactor
+        http_prefixes = list(self.http_prefixes)
         try:
             yield
         finally:
             self.normalizers = normalizers
             self.redactor = redactor
+            self.http_prefixes = http_prefixes
             if was_enabled:
-                self.enable(mode, store.recording_dir, root=store.root, passthrough=passthrough)
+                self.enable(mode, store.recording_dir, root=store.root, passthrough=passthrough, http=http_prefixes)
             else:
                 self.disable()
 
@@ -274,6 +286,10 @@ class Recorder:
 
     def current_test_id(self) -> str | None:
         return self.test_ids.current()
+
+    def records_http(self, url: str) -> bool:
+        """Whether a raw HTTP call to ``url`` is recorded (its prefix was opted in with ``http=``)."""
+        return self.intercepting and any(url.startswith(prefix) for prefix in self.http_prefixes)
 
     def is_passthrough(self, base_url: str) -> bool:
         """Whether calls to ``base_url`` (the server under test) must go through untouched."""
@@ -376,7 +392,7 @@ class Recorder:
         for pattern in key.globs:
             paths = self.store.glob(pattern, key.test_id)
             if paths:
-                return _merge(read_recording(path, self.rehydrator) for path in paths)
+                return _merge((read_recording(path, self.rehydrator) for path in paths), key.merge)
         path = self.store.find(key.filenames, key.test_id)
         return read_recording(path, self.rehydrator) if path is not None else None
 
@@ -398,6 +414,7 @@ class Recorder:
             normalized_id=f"rec-{key.hash[:12]}" if call.normalizes_ids else None,
             redactor=self.redactor,
             dump=getattr(call, "dump_answer", dump_object),
+            fields=call.response_fields() if hasattr(call, "response_fields") else None,
         )
         folder = self.store.recording_dir if key.shared else self.store.write_folder(key.test_id)
         path = folder / call.filename_for(body)
@@ -443,8 +460,12 @@ class Recorder:
 
 def passthrough_from_env() -> list[str]:
     """Base URLs never recorded nor replayed, from ``API_RECORDER_PASSTHROUGH`` (comma-separated)."""
-    value = os.environ.get(PASSTHROUGH_ENV, "")
-    return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
+    return [url.rstrip("/") for url in prefixes_from_env(PASSTHROUGH_ENV)]
+
+
+def prefixes_from_env(name: str) -> list[str]:
+    """URL prefixes from a comma-separated variable (``API_RECORDER_PASSTHROUGH``, ``API_RECORDER_HTTP``)."""
+    return [url.strip() for url in os.environ.get(name, "").split(",") if url.strip()]
 
 
 def record_command(test_id: str | None) -> str:
@@ -471,11 +492,16 @@ def _raise_if_error(recording: Recording) -> Recording:
     return recording
 
 
-def _merge(recordings: Iterator[Recording]) -> Recording:
-    """Model lists recorded against several servers answer with the union, as in llama-stack."""
+def _merge(recordings: Iterator[Recording], merge: Callable[[list[Any]], Any] | None = None) -> Recording:
+    """Model lists recorded against several servers answer with the union, as in llama-stack
+    (by model id, unless the call says how its answers join)."""
     found = list(recordings)
     if len(found) == 1:
         return found[0]
+    if merge is not None:
+        merged_recording = found[0]
+        merged_recording.response._body = merge([recording.response.body for recording in found])
+        return merged_recording
     by_id: dict[str, Any] = {}
     for recording in found:
         for model in recording.response.body:

@@ -29,6 +29,8 @@ _UNSET = object()
 class _ResponseDoc(msgspec.Struct):
     body: msgspec.Raw = msgspec.Raw(b"null")
     is_streaming: bool = False
+    status: int | None = None  # raw HTTP recordings (llama-stack's too): the answer's status
+    headers: dict[str, str] | None = None  # raw HTTP recordings: the answer's non-secret headers
     is_exception: bool = False
     exception_data: dict[str, Any] | None = None
     exception_message: str | None = None
@@ -59,6 +61,8 @@ class RecordedResponse:
     exception_message: str | None = None
     url: str | None = None
     recorded_with: tuple[str, str] | None = None  # (SDK, version) that wrote the file, for error messages
+    status: int | None = None  # raw HTTP recordings: the HTTP status of the answer
+    headers: dict[str, str] | None = None  # raw HTTP recordings: the answer's headers that were kept
     _body: Any = field(default=_UNSET, repr=False)
 
     def error(self) -> Exception | None:
@@ -224,6 +228,8 @@ def _recorded_response(
         exception_message=doc.exception_message,
         url=request.get("url") if isinstance(request.get("url"), str) else None,
         recorded_with=recorded_with(metadata),
+        status=doc.status,
+        headers=doc.headers,
     )
 
 

@@ -83,6 +83,7 @@ class AnswerWriter:
         normalized_id: str | None,
         redactor: Redactor,
         dump: Callable[[Any], Any] = dump_object,
+        fields: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The ``response`` section: envelopes (or the call's own ``dump``), ids made stable (unless
         None), key-shaped secrets scrubbed (an answer is never scrubbed by field name: it replays
@@ -95,7 +96,8 @@ class AnswerWriter:
                     self._remember_live_id(envelope["__data__"], normalized_id)
                     normalize_ids(envelope["__data__"], normalized_id)
         dumped = redactor.scrub_answer(dumped)
-        response: dict[str, Any] = {"body": dumped if is_streaming else dumped[0], "is_streaming": is_streaming}
+        response: dict[str, Any] = {**(fields or {}), "body": dumped if is_streaming else dumped[0]}
+        response["is_streaming"] = is_streaming
         if error is not None:
             response["is_exception"] = True
             response["exception_data"] = redactor.scrub_answer(describe_error(error))

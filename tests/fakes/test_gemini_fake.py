@@ -21,7 +21,12 @@ from pydantic import BaseModel
 
 from .gemini_app import FakeGemini, json_schema
 
-pytestmark = pytest.mark.filterwarnings("error")
+pytestmark = [
+    pytest.mark.filterwarnings("error"),
+    # With aiohttp installed, google-genai's async client subclasses aiohttp.ClientSession and
+    # TCPConnector, which aiohttp discourages with a DeprecationWarning: the SDK's, not the fake's.
+    pytest.mark.filterwarnings("ignore:Inheritance class Aiohttp:DeprecationWarning"),
+]
 
 MODEL = "gemini-2.0-flash"
 BACKENDS = ("gemini", "vertex")

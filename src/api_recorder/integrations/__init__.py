@@ -2,14 +2,17 @@
 
 :data:`BUILTINS` is the catalog the engine reads instead of knowing any SDK: which import installs
 which module, and which packages' classes a recording may name. An integration module provides
-``install(recorder)``, and may provide ``rebuild_error(name, message, status_code, body, url)``
-(its SDK's errors, raised again on replay) and ``render(recording)`` (a person's view of an
-answer, for ``api-recorder show``).
+``install(recorder)`` (or the function ``installer`` names), and may provide
+``rebuild_error(name, message, status_code, body, url)`` (its SDK's errors, raised again on
+replay), ``error_details(error)`` (the status and body of its SDK's errors, where they are not
+``status_code`` and ``body``) and ``render(recording)`` (a person's view of an answer, for
+``api-recorder show``).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -22,17 +25,37 @@ class BuiltinIntegration:
     module: str  # the integration module, imported once ``package`` is
     type_prefixes: tuple[str, ...]  # modules whose model classes recordings may name
     extra: str  # pip install 'api-recorder[<extra>]'
+    marks: tuple[tuple[str, str], ...] = ()  # (header, text in it) of requests its clients send
+    installer: str = "install"  # the module's function that installs the wrappers
 
 
+_MODULE = "api_recorder.integrations."
 BUILTINS: tuple[BuiltinIntegration, ...] = (
-    BuiltinIntegration("openai", "api_recorder.integrations.openai", ("openai.",), "openai"),
-    BuiltinIntegration("anthropic", "api_recorder.integrations.anthropic", ("anthropic.",), "anthropic"),
-    BuiltinIntegration("google.genai", "api_recorder.integrations.genai", ("google.genai.",), "genai"),
-    BuiltinIntegration("tavily", "api_recorder.integrations.tavily", ("tavily.",), "tavily"),
+    BuiltinIntegration("openai", _MODULE + "openai", ("openai.",), "openai", (("user-agent", "OpenAI/Python"),)),
+    BuiltinIntegration(
+        "anthropic", _MODULE + "anthropic", ("anthropic.",), "anthropic", (("user-agent", "Anthropic/Python"),)
+    ),
+    BuiltinIntegration(
+        "google.genai", _MODULE + "genai", ("google.genai.",), "genai", (("x-goog-api-client", "google-genai-sdk/"),)
+    ),
+    BuiltinIntegration("ollama", _MODULE + "ollama", ("ollama.",), "ollama", (("user-agent", "ollama-python/"),)),
+    BuiltinIntegration("mcp", _MODULE + "mcp", ("mcp.", "mcp_types."), "mcp"),
+    BuiltinIntegration("tavily", _MODULE + "tavily", ("tavily.",), "tavily"),
+    # Raw HTTP, for the URL prefixes opted in with enable(http=[...]) (api_recorder.integrations.raw_http).
+    BuiltinIntegration("httpx", _MODULE + "raw_http", (), "http", installer="install_httpx"),
+    BuiltinIntegration("httpx2", _MODULE + "raw_http", (), "http", installer="install_httpx2"),
+    BuiltinIntegration("aiohttp", _MODULE + "raw_http_aiohttp", (), "http"),
 )
 
 TYPE_PREFIXES: tuple[str, ...] = tuple(prefix for builtin in BUILTINS for prefix in builtin.type_prefixes)
 """Module prefixes whose pydantic classes recordings may name (plus registered types)."""
+
+
+def sent_by_covered_sdk(headers: Mapping[str, str]) -> bool:
+    """Whether a request comes from a client whose SDK integration records it already (so raw
+    HTTP recording leaves it alone): its headers carry that SDK's mark."""
+    lowered = {str(name).lower(): str(value) for name, value in headers.items()}
+    return any(text in lowered.get(header, "") for builtin in BUILTINS for header, text in builtin.marks)
 
 
 def owner_of(module_name: str) -> BuiltinIntegration | None:

@@ -276,6 +276,12 @@ def _named(value: Any) -> str:
     return str(value)
 
 
+def error_details(error: Exception) -> tuple[Any, Any] | None:
+    """What the recorder keeps of a genai ``APIError``: its HTTP code and the error's JSON."""
+    code = getattr(error, "code", None)
+    return (code, getattr(error, "details", None)) if isinstance(code, int) else None
+
+
 def rebuild_error(name: str, message: str, status_code: Any, body: Any, url: str | None) -> Exception:
     """``ClientError`` / ``ServerError`` / ``APIError`` with the recorded code and JSON."""
     from google.genai import errors
