@@ -190,3 +190,20 @@ def test_show_renders_gemini_answers_and_joins_a_vertex_stream(tmp_path):
     text = "".join(part.get("text", "") for chunk in chunks for part in chunk["candidates"][0]["content"]["parts"])
     assert f"({len(chunks)} chunks)" in result.output
     assert text.strip() and text.strip()[:40] in result.output
+
+
+def test_show_renders_raw_http_answers_status_and_lines():
+    messages = next((SAMPLE / "messages" / "recordings").glob("*.json"))
+    result = invoke("show", messages)
+    assert result.exit_code == 0, result.output
+    lines = read_json(messages)["response"]["body"]
+    assert f"status 200, {len(lines)} lines" in result.output
+    assert "event: message_start" in result.output
+    (refused,) = [
+        path
+        for path in (SAMPLE / "interactions" / "recordings").glob("*.json")
+        if read_json(path)["response"].get("status") == 400
+    ]
+    result = invoke("show", refused)
+    assert result.exit_code == 0, result.output
+    assert "status 400" in result.output and "Missing key 'type' in input 'tools'." in result.output

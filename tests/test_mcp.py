@@ -321,3 +321,24 @@ def test_servers_are_named_stably_and_without_secrets(tmp_path):
     assert integration.stable_url(recorder, "https://u:p@tools.example.com:8443/mcp?key=s") == (
         "https://tools.example.com:8443/mcp?key=%3Credacted%3E"
     )
+
+
+def test_show_renders_mcp_answers(workdir, server_script):
+    from typer.testing import CliRunner
+
+    from api_recorder.cli import app
+
+    with api_recorder.recording("record"), api_recorder.test_context(TEST_ID):
+        anyio.run(over_stdio, stdio_parameters(server_script))
+    paths = {
+        read_json(path)["request"]["tool_name"] + read_json(path)["request"]["kwargs"].get("name", ""): path
+        for path in recordings_in(workdir)
+    }
+    runner = CliRunner(env={"COLUMNS": "300", "NO_COLOR": "1"})
+    shown = runner.invoke(app, ["show", str(paths["call_toolecho"])])
+    assert shown.exit_code == 0, shown.output
+    assert "call_tool on {'command': 'python', 'args': ['servers/mcp_server.py']}" in shown.output
+    tools = runner.invoke(app, ["show", str(paths["list_tools"])]).output
+    assert "tool echo" in tools and "tool forecast" in tools
+    failed = runner.invoke(app, ["show", str(paths["call_toolexplode"])]).output
+    assert "[tool error]" in failed

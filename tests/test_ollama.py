@@ -260,9 +260,9 @@ def test_every_call_replays_the_same_objects(workdir, fake_ollama, flavor):
     assert len(replayed["ps"].models) >= 3  # the models the calls above loaded
 
     # embed is filed under /api/embeddings, as llama-stack files it
-    assert read_json(file_where(workdir, "/api/embeddings", lambda b: b.get("input") == "one sentence"))[
-        "request"
-    ]["url"].endswith("/api/embeddings")
+    assert read_json(file_where(workdir, "/api/embeddings", lambda b: b.get("input") == "one sentence"))["request"][
+        "url"
+    ].endswith("/api/embeddings")
 
 
 async def every_stream(side: Side) -> dict[str, tuple[Any, list[Any]]]:
@@ -282,12 +282,10 @@ async def every_stream(side: Side) -> dict[str, tuple[Any, list[Any]]]:
 def test_every_stream_replays_the_same_chunks_in_order(workdir, fake_ollama, flavor):
     live, replayed = record_then_replay(fake_ollama, workdir, flavor, every_stream)
     assert len(recordings_in(workdir)) == len(live)
-    classes = {"chat": "ChatResponse", "think": "ChatResponse", "tools": "ChatResponse"}
+    classes = {"generate": ollama.GenerateResponse, "pull": ollama.ProgressResponse}
     for name, (stream, chunks) in replayed.items():
         assert inspect.isasyncgen(stream) if flavor == "async" else inspect.isgenerator(stream), name
-        assert all(type(chunk) is getattr(ollama, classes.get(name, "GenerateResponse")) for chunk in chunks) or (
-            name == "pull" and all(type(chunk) is ollama.ProgressResponse for chunk in chunks)
-        ), name
+        assert all(type(chunk) is classes.get(name, ollama.ChatResponse) for chunk in chunks), name
         assert_same_chunks(live[name][1], chunks)
         path = file_where(workdir, f"/api/{name if name in ('generate', 'pull') else 'chat'}", _streamed_as(name))
         assert read_json(path)["response"]["is_streaming"] is True
@@ -404,9 +402,7 @@ def test_lists_recorded_against_two_servers_merge_into_one(workdir):
 
 def _llama_stack_ps_files() -> list[Path]:
     return sorted(
-        path
-        for path in SAMPLE.glob("*/recordings/*.json")
-        if read_json(path)["request"].get("endpoint") == "/api/ps"
+        path for path in SAMPLE.glob("*/recordings/*.json") if read_json(path)["request"].get("endpoint") == "/api/ps"
     )
 
 
@@ -593,7 +589,8 @@ def test_a_sync_stream_left_with_break_is_recorded_whole(workdir, fake_ollama):
         whole = list(client.chat(model=MODEL, messages=messages, stream=True))
     assert len(whole) > 3 and whole[-1].done
     with api_recorder.recording("record", workdir):
-        for first in client.chat(model=MODEL, messages=messages, stream=True):
+        for chunk in client.chat(model=MODEL, messages=messages, stream=True):
+            first = chunk
             break
     assert first.message.content == whole[0].message.content
     (path,) = recordings_in(workdir)
@@ -691,7 +688,9 @@ def test_show_renders_ollama_recordings(workdir, fake_ollama):
         assert result.exit_code == 0, result.output
         assert "/api/" in result.output
         outputs[path] = result.output
-    plain = file_where(workdir, "/api/chat", lambda body: body["messages"] == user("Show me") and body["model"] == MODEL)
+    plain = file_where(
+        workdir, "/api/chat", lambda body: body["messages"] == user("Show me") and body["model"] == MODEL
+    )
     assert answer.message.content in outputs[plain]
     streamed = file_where(workdir, "/api/chat", lambda body: body.get("stream") is True)
     assert f"({len(chunks)} chunks)" in outputs[streamed]

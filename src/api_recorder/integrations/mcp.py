@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import json
 import os
 import re
 import sys
@@ -643,3 +644,32 @@ def rebuild_error(name: str, message: str, status_code: Any, body: Any, url: str
         return rebuild(data) if rebuild is not None else cls.from_error_data(data)  # type: ignore[no-any-return]
     except (TypeError, ValueError):  # a subclass built otherwise: the base class, with the same data
         return exceptions.MCPError.from_error_data(data)
+
+
+def render(recording: Recording) -> str | None:
+    """A person's view of an MCP answer: a tool's text and structured content, a list's names."""
+    request = recording.request
+    if request.get("provider") != "mcp":
+        return None
+    answer = recording.response.body
+    head = f"{request.get('tool_name')} on {(request.get('kwargs') or {}).get('server')}\n"
+    lines = []
+    for block in getattr(answer, "content", None) or []:
+        text = getattr(block, "text", None)
+        lines.append(text if text is not None else f"[{getattr(block, 'type', type(block).__name__)}]")
+    structured = getattr(answer, "structured_content", None)
+    if structured is not None:
+        lines.append(json.dumps(structured, ensure_ascii=False))
+    if getattr(answer, "is_error", False):
+        lines.insert(0, "[tool error]")
+    for name in ("tools", "resources", "prompts", "resource_templates"):
+        for item in getattr(answer, name, None) or []:
+            lines.append(f"{name[:-1]} {getattr(item, 'name', item)}")
+    for item in getattr(answer, "contents", None) or []:  # read_resource
+        lines.append(str(getattr(item, "text", None) or f"[{getattr(item, 'mime_type', 'blob')}]"))
+    for message in getattr(answer, "messages", None) or []:  # get_prompt
+        lines.append(f"{message.role}: {getattr(message.content, 'text', message.content)}")
+    if not lines:
+        plain = answer.model_dump(mode="json", exclude_none=True) if hasattr(answer, "model_dump") else answer
+        return head + json.dumps(plain, indent=2, default=str)
+    return head + "\n".join(lines)

@@ -306,3 +306,16 @@ def _recording_stream_class(http: ModuleType) -> type:
 
         _CLASSES[key] = RecordingByteStream
     return _CLASSES[key]
+
+
+def render(recording: Recording) -> str | None:
+    """A person's view of a raw HTTP answer: its status, then its JSON, text or lines."""
+    if "payload" not in recording.request:
+        return None
+    response = recording.response
+    body = response.body
+    if response.is_streaming:
+        shown = "\n".join(str(line) for line in body)
+        return f"status {response.status or 200}, {len(body)} lines\n{shown}"
+    shown = body if isinstance(body, str) else json.dumps(body, indent=2, ensure_ascii=False)
+    return f"status {response.status or 200}\n{shown}"
