@@ -32,7 +32,20 @@ class _ActivatingLoader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        activate()
+        if not _watched_still_loading(module.__name__):  # else the outer import activates once complete
+            activate()
+
+
+def _watched_still_loading(done):
+    """Whether another watched package is half-imported (``import ollama`` imports ``httpx``):
+    activating now would wrap a module whose classes do not exist yet."""
+    for name in WATCHED:
+        if name == done:
+            continue
+        spec = getattr(sys.modules.get(name), "__spec__", None)
+        if getattr(spec, "_initializing", False):
+            return True
+    return False
 
 
 class ActivateOnImport:

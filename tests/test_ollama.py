@@ -461,11 +461,6 @@ def test_a_recorded_ps_has_llama_stacks_shape(workdir, fake_ollama):
     assert replayed == live and type(replayed) is ollama.ProcessResponse
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/api_recorder/integrations/ollama.py sdk_version() reads ollama.__version__, which ollama 0.6.3 "
-    "does not have: every file says 'unknown'",
-)
 def test_a_recording_names_the_sdk_version(workdir, fake_ollama):
     with api_recorder.recording("record", workdir):
         fake_ollama.client().ps()
@@ -602,6 +597,33 @@ def test_a_sync_stream_left_with_break_is_recorded_whole(workdir, fake_ollama):
     assert_same_chunks(whole, replayed)
 
 
+def test_an_async_stream_left_with_break_then_closed_is_recorded_whole(workdir, fake_ollama):
+    messages = user("Stream a long answer of many words")
+
+    async def first_then_close(side: Side) -> Any:
+        stream = await side.client.chat(model=MODEL, messages=messages, stream=True)
+        async for chunk in stream:
+            first = chunk
+            break
+        await stream.aclose()  # closing reads the rest: the recording is the whole stream
+        return first
+
+    async def whole(side: Side) -> list[Any]:
+        return (await side.stream(side.client.chat(model=MODEL, messages=messages, stream=True)))[1]
+
+    with api_recorder.recording("live"):
+        live = drive(fake_ollama.base_url, "async", whole)
+    with api_recorder.recording("record", workdir):
+        first = drive(fake_ollama.base_url, "async", first_then_close)
+    assert first.message.content == live[0].message.content
+    (path,) = recordings_in(workdir)
+    assert len(read_json(path)["response"]["body"]) == len(live) > 3
+    fake_ollama.stop()
+    with network_blocked(), api_recorder.recording("replay", workdir):
+        replayed = drive(fake_ollama.base_url, "async", whole)
+    assert_same_chunks(live, replayed)
+
+
 # -- auto-activation in a child process ---------------------------------------------------------------
 
 CHILD = """
@@ -631,17 +653,10 @@ def run_child(cwd: Path, prelude: str, **env: str) -> subprocess.CompletedProces
     )
 
 
-AUTO_ACTIVATION_BUG = (
-    "src/_api_recorder_boot.py: `import ollama` imports httpx (also watched) while ollama._client is half "
-    "initialized; activation on httpx's import wraps ollama._client too early (AttributeError: partially "
-    "initialized module 'ollama._client' has no attribute 'Client'), so nothing is recorded"
-)
-
-
 @pytest.mark.parametrize(
     "prelude",
     [
-        pytest.param("", id="auto", marks=pytest.mark.xfail(strict=True, reason=AUTO_ACTIVATION_BUG)),
+        pytest.param("", id="auto"),
         pytest.param("import api_recorder; api_recorder.enable()", id="enable-from-env"),
     ],
 )

@@ -199,8 +199,10 @@ class GenAICall:
 
 
 async def _closed_when_left(stream: AsyncRecordingIterator) -> Any:
-    """An async generator around the recording iterator: one left with ``break`` is finalized by
-    the event loop (``aclose()``), which reads it to the end, so the recording is whole."""
+    """An async generator around the recording iterator: ``aclose()`` (or ``async with``
+    ``contextlib.aclosing``) after a ``break`` reads the rest, so the recording is whole. One
+    dropped unclosed is finalized by the event loop, which may close the SDK's own generators
+    first: then nothing is recorded, never half a stream."""
     try:
         async for chunk in stream:
             yield chunk

@@ -183,7 +183,10 @@ class OllamaCall:
 
 
 async def _closed_when_left(stream: AsyncRecordingIterator) -> Any:
-    """One left with ``break`` is finalized by the event loop, which reads it to the end."""
+    """An async generator around the recording iterator: ``aclose()`` (or ``async with``
+    ``contextlib.aclosing``) after a ``break`` reads the rest, so the recording is whole. One
+    dropped unclosed is finalized by the event loop, which may close the SDK's own generators
+    first: then nothing is recorded, never half a stream."""
     try:
         async for chunk in stream:
             yield chunk
@@ -207,9 +210,13 @@ def merge_model_lists(answers: list[Any]) -> Any:
 
 
 def sdk_version() -> str:
-    import ollama
+    """The installed ollama's version (the package has no ``__version__``)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return str(getattr(ollama, "__version__", "unknown"))
+    try:
+        return version("ollama")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _named(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
