@@ -12,4 +12,7 @@ if __name__ == "__main__":
     print()
     runpy.run_path(str(HERE / "providers.py"), run_name="__main__")
     print()
+    for name in ("lookup.py", "rebuild.py", "recording_memory.py"):
+        runpy.run_path(str(HERE / name), run_name="__main__")
+        print()
     runpy.run_path(str(HERE / "startup.py"), run_name="__main__")

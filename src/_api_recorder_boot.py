@@ -9,8 +9,17 @@ as ``api_recorder.enable()`` would. Any failure is reported once on stderr and t
 on, unrecorded: a hook in every Python process must never break the interpreter.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+
+TYPE_CHECKING = False  # no typing import at start-up; type checkers read the block below
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any
 
 # The packages of api_recorder.integrations.BUILTINS (kept literal: importing the catalog would
 # import api_recorder in every process; a test checks the two agree).
@@ -21,22 +30,22 @@ MODE_ENVS = ("LLAMA_STACK_TEST_INFERENCE_MODE", "OGX_TEST_INFERENCE_MODE")
 class _ActivatingLoader:
     """Runs the real loader, then activates api-recorder: the module is complete at that point."""
 
-    def __init__(self, loader):
+    def __init__(self, loader: Any) -> None:
         self._loader = loader
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)  # type: ignore[no-any-return]
 
-    def exec_module(self, module):
+    def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
         if not _watched_still_loading(module.__name__):  # else the outer import activates once complete
             activate()
 
 
-def _watched_still_loading(done):
+def _watched_still_loading(done: str) -> bool:
     """Whether another watched package is half-imported (``import ollama`` imports ``httpx``):
     activating now would wrap a module whose classes do not exist yet."""
     for name in WATCHED:
@@ -56,12 +65,14 @@ class ActivateOnImport:
     the finders after it and wraps the loader they return.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         # Names being found now: another finder may ask back. The import system's per-module lock
         # serializes real imports of one name, so a plain set is enough (no threading import here).
-        self._finding = set()
+        self._finding: set[str] = set()
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         finding = self._finding
         if fullname not in WATCHED or fullname in finding:
             return None
@@ -71,33 +82,35 @@ class ActivateOnImport:
         finally:
             finding.discard(fullname)
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _ActivatingLoader(spec.loader)
+            spec.loader = _ActivatingLoader(spec.loader)  # type: ignore[assignment]
         return spec
 
-    def _spec_from_other_finders(self, fullname, path, target):
+    def _spec_from_other_finders(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+    ) -> ModuleSpec | None:
         for finder in list(sys.meta_path):
             find_spec = getattr(finder, "find_spec", None)
             if finder is not self and find_spec is not None:
                 spec = find_spec(fullname, path, target)
                 if spec is not None:
-                    return spec
+                    return spec  # type: ignore[no-any-return]
         return None
 
 
 FINDER = ActivateOnImport()
 
 
-def remove_finder():
+def remove_finder() -> None:
     try:
         sys.meta_path.remove(FINDER)
     except ValueError:
         pass
 
 
-_activated = []  # a watched module imported while another one loads would activate twice
+_activated: list[bool] = []  # a watched module imported while another one loads would activate twice
 
 
-def activate():
+def activate() -> None:
     """Enable api-recorder from the environment; warn once and go on if anything fails."""
     remove_finder()
     if _activated:
@@ -123,14 +136,14 @@ def activate():
         warn(f"could not activate recording ({exc!r}); this process runs unrecorded")
 
 
-def warn(message):
+def warn(message: str) -> None:
     sys.stderr.write(f"api-recorder: {message}. Set API_RECORDER_AUTO=0 to skip auto-activation.\n")
 
 
-_installed = []  # some interpreters (venvs with setuptools' distutils hack) read .pth files twice
+_installed: list[bool] = []  # some interpreters (venvs with setuptools' distutils hack) read .pth files twice
 
 
-def install():
+def install() -> None:
     """Called by api_recorder.pth at start-up when the mode variable is set; once per process."""
     if _installed:
         return

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .context import TEST_ID_HEADER, checked_test_id, test_id_headers_for
 from .errors import (
@@ -24,12 +24,42 @@ from .errors import (
     UnsupportedCallError,
 )
 from .hashing import Normalizer
-from .middleware import TestIdMiddleware, WSGITestIdMiddleware, propagate_test_id
 from .modes import Mode
 from .recorder import RECORDER
 from .redaction import Redact
 from .storage import Recording, read_recording
-from .tools import tool, wrap_tool
+
+if TYPE_CHECKING:
+    from .middleware import TestIdMiddleware, WSGITestIdMiddleware, propagate_test_id
+    from .tools import tool, wrap_tool
+
+# Imported when first used: they need wrapt, which imports asyncio and importlib.metadata (most
+# of the start-up cost otherwise); the SDK integrations import it only once their SDK is imported.
+_LAZY = {
+    "TestIdMiddleware": "middleware",
+    "WSGITestIdMiddleware": "middleware",
+    "propagate_test_id": "middleware",
+    "tool": "tools",
+    "wrap_tool": "tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in ("middleware", "tools"):  # the submodules themselves, as before they were lazy
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "TEST_ID_HEADER",

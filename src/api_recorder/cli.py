@@ -6,7 +6,6 @@ typer and rich (``pip install 'api-recorder[cli]'``).
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import re
@@ -514,6 +513,8 @@ def diff(
     file_b: Path = typer.Argument(..., exists=True, dir_okay=False),
 ) -> None:
     """Differences between two recordings: request first, then the rendered response."""
+    import difflib  # this command alone needs it
+
     first, second = load(file_a), load(file_b)
     sections = [
         ("request", _json_lines(first.request), _json_lines(second.request)),

@@ -24,8 +24,11 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
+
+import msgspec
 
 FLOAT_IN_STRING = re.compile(r"(-?\d+\.\d{4,})")
 SHARED_ENDPOINTS = frozenset({"/api/tags", "/v1/models", "/v1/openai/v1/models"})
@@ -100,6 +103,52 @@ def sha256_of(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
+_encode = msgspec.json.Encoder().encode
+# Whatever either rule set could change shows in the body's JSON text (msgspec's, where neither
+# "." nor these words are ever escaped): a float, or a decimal inside a string, is a digit then "."
+# or an exponent; the file-search rules need their literal words; NEWEST drops project_id.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NUMBER_MARK = re.compile(rb"0[.eE]").search  # on the text with every digit made 0
+_RULE_WORD = re.compile(rb"score:|attributes:|document_id:|<\||project_id").search
+_ANY_DIGIT_POINT = re.compile(r"\d\.").search  # FLOAT_IN_STRING's \d takes every script's digits
+
+
+def untouched_by_rules(body: Any, *, drop_stream_options: bool = False) -> bool:
+    """Whether neither ``NEWEST`` nor ``OLDER`` can change ``body``: a few substring scans of its
+    JSON (in C) instead of two walks of it in Python. False when unsure (the rules then run)."""
+    try:
+        text = _encode(body)
+    except (TypeError, ValueError, OverflowError, RecursionError):  # msgspec.EncodeError is a ValueError
+        return False
+    if drop_stream_options and b"stream_options" in text:
+        return False
+    if _NUMBER_MARK(text.translate(_DIGITS_AS_ZERO)) is not None or _RULE_WORD(text) is not None:
+        return False
+    return text.isascii() or _ANY_DIGIT_POINT(text.decode()) is None
+
+
+@lru_cache(maxsize=256)
+def _url_parts(url: str) -> tuple[str, bool]:
+    """The endpoint (the URL's path) and whether Bedrock's stream_options are dropped."""
+    parsed = urlparse(url)
+    # Bedrock's OpenAI endpoint adds stream_options that vary run to run (as llama-stack found).
+    return parsed.path, "bedrock" in parsed.netloc
+
+
+def _hashed_bodies(body: Any, bedrock: bool, rule_sets: tuple[Any, ...]) -> list[Any]:
+    """``body`` under each rule set; a body no rule can change is hashed as it is."""
+    if untouched_by_rules(body, drop_stream_options=bedrock):
+        return [body] * len(rule_sets)
+    return [rules(body, drop_stream_options=bedrock) for rules in rule_sets]
+
+
+def _document_hash(method: str, endpoint: str, body: Any, test_id: str | None, with_test_id: bool) -> str:
+    document: dict[str, Any] = {"method": method.upper(), "endpoint": endpoint, "body": body}
+    if with_test_id:
+        document["test_id"] = test_id
+    return sha256_of(document)
+
+
 def inference_hash(
     method: str,
     url: str,
@@ -114,29 +163,43 @@ def inference_hash(
     ``shared`` calls (model lists) leave the test id out, so that every test finds them.
     ``rules`` is ``NEWEST`` (what is written) or ``OLDER`` (files written before it).
     """
-    parsed = urlparse(url)
-    # Bedrock's OpenAI endpoint adds stream_options that vary run to run (as llama-stack found).
-    document: dict[str, Any] = {
-        "method": method.upper(),
-        "endpoint": parsed.path,
-        "body": rules(body, drop_stream_options="bedrock" in parsed.netloc),
-    }
-    if not shared and parsed.path not in SHARED_ENDPOINTS:
-        document["test_id"] = test_id
-    return sha256_of(document)
+    endpoint, bedrock = _url_parts(url)
+    (hashed,) = _hashed_bodies(body, bedrock, (rules,))
+    return _document_hash(method, endpoint, hashed, test_id, not shared and endpoint not in SHARED_ENDPOINTS)
 
 
 def inference_hashes(
     method: str, url: str, body: dict[str, Any], test_id: str | None, *, shared: bool = False
 ) -> list[str]:
     """The newest hash first, then the older one when it differs: every name a file may have."""
-    names = [inference_hash(method, url, body, test_id, shared=shared, rules=rules) for rules in (NEWEST, OLDER)]
+    return request_hashes(method, url, body, test_id, shared=shared, with_test_id_too=False)
+
+
+def request_hashes(
+    method: str, url: str, body: dict[str, Any], test_id: str | None, *, shared: bool, with_test_id_too: bool
+) -> list[str]:
+    """:func:`inference_hashes`, and for a shared call with ``with_test_id_too`` the names it has
+    when hashed with the test id after them (llama-stack's model-list files): the rules run and
+    the body is encoded once, and a body they leave alone is hashed once per document."""
+    endpoint, bedrock = _url_parts(url)
+    bodies = _hashed_bodies(body, bedrock, (NEWEST, OLDER))
+    always_shared = endpoint in SHARED_ENDPOINTS
+    variants = [not shared and not always_shared]
+    if shared and with_test_id_too and not always_shared:
+        variants.append(True)
+    names: list[str] = []
+    for with_test_id in variants:
+        newest = _document_hash(method, endpoint, bodies[0], test_id, with_test_id)
+        names.append(newest)
+        if bodies[1] is not bodies[0] and bodies[1] != bodies[0]:
+            names.append(_document_hash(method, endpoint, bodies[1], test_id, with_test_id))
     return list(dict.fromkeys(names))
 
 
 def tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any], test_id: str | None) -> str:
     """The hash of a tool call: llama-stack's document plus the test id for isolation."""
-    document: dict[str, Any] = {"provider": provider, "tool_name": tool_name, "kwargs": stabilize(kwargs)}
+    stable = kwargs if untouched_by_rules(kwargs) else stabilize(kwargs)
+    document: dict[str, Any] = {"provider": provider, "tool_name": tool_name, "kwargs": stable}
     if test_id is not None:
         document["test_id"] = test_id
     return sha256_of(document)
@@ -144,7 +207,8 @@ def tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any], test_id: st
 
 def http_hash(url: str, method: str, payload: Any, test_id: str | None) -> str:
     """llama-stack's ``normalize_http_request``: raw HTTP calls (``/v1/messages``, rerankers)."""
-    return sha256_of({"test_id": test_id, "url": url, "method": method.upper(), "payload": NEWEST(payload)})
+    stable = payload if untouched_by_rules(payload) else NEWEST(payload)
+    return sha256_of({"test_id": test_id, "url": url, "method": method.upper(), "payload": stable})
 
 
 def legacy_tool_hash(provider: str, tool_name: str, kwargs: dict[str, Any]) -> str:

@@ -15,10 +15,11 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from importlib.abc import MetaPathFinder
-from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
 
 Callback = Callable[[ModuleType], None]
 
@@ -41,8 +42,12 @@ class _NotifyingLoader:
         self._notify(module)
 
 
-class ImportWatcher(MetaPathFinder):
-    """Runs callbacks after each import of the modules they name (and at once if already imported)."""
+class ImportWatcher:
+    """Runs callbacks after each import of the modules they name (and at once if already imported).
+
+    A meta path finder by its ``find_spec`` alone: subclassing ``importlib.abc.MetaPathFinder``
+    would import ``importlib.resources`` and ``tempfile`` at start-up for nothing.
+    """
 
     def __init__(self) -> None:
         self._callbacks: dict[str, list[Callback]] = {}

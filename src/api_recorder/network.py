@@ -94,22 +94,22 @@ def network_blocked() -> Iterator[None]:
     def connect(sock: socket.socket, address: Any) -> None:
         if not is_local(address):
             _refuse(address)
-        return original["connect"](sock, address)
+        original["connect"](sock, address)
 
     def connect_ex(sock: socket.socket, address: Any) -> int:
         if not is_local(address):
             _refuse(address)
-        return original["connect_ex"](sock, address)
+        return int(original["connect_ex"](sock, address))
 
     def sendto(sock: socket.socket, data: Any, *rest: Any) -> int:
         if rest and not is_local(rest[-1]):  # sendto(data, address) or sendto(data, flags, address)
             _refuse(rest[-1], "a datagram")
-        return original["sendto"](sock, data, *rest)
+        return int(original["sendto"](sock, data, *rest))
 
     def sendmsg(sock: socket.socket, buffers: Any, *rest: Any) -> int:
         if len(rest) >= 3 and rest[2] is not None and not is_local(rest[2]):  # (ancdata, flags, address)
             _refuse(rest[2], "a datagram")
-        return original["sendmsg"](sock, buffers, *rest)
+        return int(original["sendmsg"](sock, buffers, *rest))
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         if not resolves_locally(host):
@@ -137,14 +137,13 @@ def network_blocked() -> Iterator[None]:
             _refuse_lookup(host)
         return original["getnameinfo"](address, flags)
 
-    for name, replacement in (("connect", connect), ("connect_ex", connect_ex)):
-        keep(socket.socket, name, replacement)
-    for name, replacement in (("sendto", sendto), ("sendmsg", sendmsg)):
+    sockets: dict[str, Any] = {"connect": connect, "connect_ex": connect_ex, "sendto": sendto, "sendmsg": sendmsg}
+    for name, replacement in sockets.items():
         if hasattr(socket.socket, name):  # sendmsg is not on every platform
             keep(socket.socket, name, replacement)
-    lookups = (getaddrinfo, gethostbyname, gethostbyname_ex, gethostbyaddr, getnameinfo)
-    for replacement in lookups:
-        keep(socket, replacement.__name__, replacement)
+    lookups: tuple[Any, ...] = (getaddrinfo, gethostbyname, gethostbyname_ex, gethostbyaddr, getnameinfo)
+    for lookup in lookups:
+        keep(socket, lookup.__name__, lookup)
 
     # socket.socket inherits most of these from _socket.socket: put back "not set here", not a copy
     saved = {(owner, name): owner.__dict__.get(name, _ABSENT) for owner, name in replacements}

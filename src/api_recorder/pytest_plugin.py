@@ -17,7 +17,6 @@ import pytest
 from .context import TEST_ID_ENV
 from .errors import ConflictingSettingsError
 from .modes import MODE_ENV, MODE_ENVS, RECORDING_DIR_ENV, RECORDING_DIR_ENVS, Mode, env_setting
-from .network import network_blocked
 from .recorder import RECORDER, CallLog
 from .report import RunOutcomes, RunReport, relative_to, write_report
 
@@ -104,6 +103,8 @@ def _env_setting(names: tuple[str, ...]) -> str | None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
     """Attribute the test's calls (fixtures included) to its node id; apply its marker."""
     if item.config.getoption("--block-network", default=False):
+        from .network import network_blocked  # socket and ipaddress: only for runs that block
+
         with network_blocked():
             return (yield from _run_test(item))
     return (yield from _run_test(item))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import shlex
 import sys
 import threading
 import warnings
@@ -24,10 +23,9 @@ from typing import Any, Protocol
 from .context import TestIdentity, test_file_of
 from .envelopes import Rehydrator, TypeRegistry, dump_object
 from .errors import RecordingNotFoundError
-from .hashing import Normalizer, apply_normalizers, inference_hashes
+from .hashing import Normalizer, apply_normalizers, request_hashes
 from .imports import IMPORTS
 from .integrations import BUILTINS
-from .mismatch import explain_missing
 from .modes import (
     DEFAULT_RECORDING_DIR,
     HTTP_ENV,
@@ -40,7 +38,7 @@ from .modes import (
     recording_dir_from_env,
 )
 from .redaction import Redactor
-from .storage import Recording, RecordingStore, read_recording
+from .storage import Recording, RecordingStore, parse_recording, read_file_if_there
 from .writer import AnswerWriter
 
 
@@ -162,6 +160,7 @@ class Recorder:
         self.keep_call_log = False
         self.writer = AnswerWriter()
         self._replayed: dict[tuple[str | None, str], int] = {}  # how often each recording was served
+        self._redacted_urls: dict[str, tuple[Redactor, str]] = {}  # url -> (redactor, url as stored)
         self._lock = threading.Lock()
         self.integrations: list[Integration] = [
             builtin_integration(builtin.package, builtin.module, builtin.installer) for builtin in BUILTINS
@@ -308,15 +307,13 @@ class Recorder:
         """
         body = self.prepare_body(described.body)
         test_id = self.current_test_id()
-        hashes = inference_hashes(described.method, described.url, body, test_id, shared=described.shared)
-        if described.shared:
-            hashes += [
-                name for name in inference_hashes(described.method, described.url, body, test_id) if name not in hashes
-            ]
+        hashes = request_hashes(
+            described.method, described.url, body, test_id, shared=described.shared, with_test_id_too=True
+        )
         model = body.get("model")
         request = {
             "method": described.method,
-            "url": self.redactor.url(described.url),
+            "url": self.redacted_url(described.url),
             "headers": {},
             "body": body,
             "endpoint": described.endpoint,
@@ -332,6 +329,19 @@ class Recorder:
             shared=described.shared,
             hashes=hashes,
         )
+
+    def redacted_url(self, url: str) -> str:
+        """``url`` as stored (:meth:`Redactor.url`), worked out once per URL and redactor: a client
+        calls the same few URLs over and over."""
+        redactor = self.redactor
+        known = self._redacted_urls.get(url)
+        if known is not None and known[0] is redactor:
+            return known[1]
+        redacted = redactor.url(url)
+        if len(self._redacted_urls) >= 1024:
+            self._redacted_urls.clear()
+        self._redacted_urls[url] = (redactor, redacted)
+        return redacted
 
     # -- the decision ---------------------------------------------------------------------
 
@@ -389,12 +399,21 @@ class Recorder:
             self.calls.append(CallLog(key.label, outcome, key.test_id, path, error))
 
     def find(self, key: RequestKey) -> Recording | None:
+        """The recording of ``key``: its exact file (one ``open`` a candidate name), or for model
+        lists every file its globs match, from the folders' indexes (a file gone since is skipped)."""
         for pattern in key.globs:
-            paths = self.store.glob(pattern, key.test_id)
-            if paths:
-                return _merge((read_recording(path, self.rehydrator) for path in paths), key.merge)
-        path = self.store.find(key.filenames, key.test_id)
-        return read_recording(path, self.rehydrator) if path is not None else None
+            found = [
+                (path, data) for path in self.store.glob(pattern, key.test_id) if (data := _bytes_of(path)) is not None
+            ]
+            if found:
+                return _merge((self._parsed(path, data) for path, data in found), key.merge)
+        hit = self.store.read(key.filenames, key.test_id)
+        return self._parsed(*hit) if hit is not None else None
+
+    def _parsed(self, path: Path, data: bytes) -> Recording:
+        recording = parse_recording(data, self.rehydrator, str(path))
+        recording.path = path
+        return recording
 
     def _saver(self, call: Call) -> Callable[..., Path | None]:
         def save(body: Any, is_streaming: bool, error: Exception | None = None) -> Path | None:
@@ -452,7 +471,7 @@ class Recorder:
             f"No recording for {key.label}{model} in {test}.\n"
             f"  request hash: {key.hash}\n"
             f"  looked for:   {', '.join(looked_for)}\n"
-            f"{explain_missing(key.request, key.test_id, folders)}\n"
+            f"{_explain_missing(key.request, key.test_id, folders)}\n"
             f"Replay mode never calls the network. To record this call, run:\n"
             f"  {record_command(key.test_id)}"
         )
@@ -468,8 +487,16 @@ def prefixes_from_env(name: str) -> list[str]:
     return [url.strip() for url in os.environ.get(name, "").split(",") if url.strip()]
 
 
+def _explain_missing(request: dict[str, Any], test_id: str | None, folders: list[Path]) -> str:
+    from .mismatch import explain_missing  # difflib and the folder scan: only a miss needs them
+
+    return explain_missing(request, test_id, folders)
+
+
 def record_command(test_id: str | None) -> str:
     """The shell command that records what a run is missing, with the variable names in use."""
+    import shlex  # only a miss needs it
+
     mode_name = OGX_MODE_ENV if os.environ.get(OGX_MODE_ENV) and not os.environ.get(MODE_ENV) else MODE_ENV
     prefix = f"{mode_name}=record-if-missing"
     for name in RECORDING_DIR_ENVS:
@@ -509,6 +536,10 @@ def _merge(recordings: Iterator[Recording], merge: Callable[[list[Any]], Any] | 
     merged = found[0]
     merged.response._body = [by_id[model_id] for model_id in sorted(by_id)]
     return merged
+
+
+def _bytes_of(path: Path) -> bytes | None:
+    return read_file_if_there(os.fspath(path))
 
 
 async def _resolved(value: Any) -> Any:

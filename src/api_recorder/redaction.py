@@ -42,12 +42,21 @@ class KeyShape:
     passed in ``redact=[...]`` as these objects, never by name: a string there is a regex.
     """
 
-    __slots__ = ("check", "name", "pattern")
+    __slots__ = ("_compiled", "_source", "check", "name")
 
     def __init__(self, name: str, pattern: str, check: Callable[[str], bool] | None = None) -> None:
         self.name = name
-        self.pattern = re.compile(pattern)
+        self._source = pattern
+        self._compiled: re.Pattern[str] | None = None
         self.check = check
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """The compiled regex, compiled when first needed (not at import: start-up stays short)."""
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(self._source)
+        return compiled
 
     def sub(self, text: str) -> str:
         if self.pattern.search(text) is None:
@@ -68,7 +77,7 @@ class KeyShape:
         return f"<api_recorder redaction rule {self.name}>"
 
 
-_WORD_LIKE = re.compile(r"[a-z]+[0-9]{0,2}|(?:[A-Z][a-z]+)+[0-9]{0,2}|[A-Z]{1,4}|[0-9]{1,8}")
+_WORD_LIKE = r"[a-z]+[0-9]{0,2}|(?:[A-Z][a-z]+)+[0-9]{0,2}|[A-Z]{1,4}|[0-9]{1,8}"  # compiled on first use
 
 
 def looks_generated(token: str) -> bool:
@@ -79,7 +88,7 @@ def looks_generated(token: str) -> bool:
     unbroken run (``HEADERFAKEKEY5555``) or random parts (``Ab3x_9Qz...``) are not.
     """
     parts = [part for part in re.split(r"[-_./~+=]+", token) if part]
-    return len(parts) < 2 or not all(_WORD_LIKE.fullmatch(part) for part in parts)
+    return len(parts) < 2 or not all(re.fullmatch(_WORD_LIKE, part) for part in parts)
 
 
 def _looks_like_openai_key(token: str) -> bool:
@@ -123,6 +132,7 @@ KEY_SHAPES: tuple[KeyShape, ...] = (OPENAI_KEYS, TAVILY_KEYS, BEARER_TOKENS, GOO
 """Always scrubbed, in requests and answers, values and dict keys."""
 
 VALUE_MARKERS = ("sk-", "tvly-", "bearer", "aiza")  # each key shape needs one, literally (lower-cased text)
+_VALUE_MARKER_BYTES = tuple(marker.encode() for marker in VALUE_MARKERS)
 
 
 class Redact:
@@ -164,7 +174,7 @@ _PRESET_ALIASES = {"aws", "awskeys", "jwt", "jwts", "dsn", "dsns", "dsnpasswords
 
 # -- credential names ----------------------------------------------------------------------------
 
-_NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_NAME_WORD = r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+"  # compiled on first use
 ALWAYS_WORDS = (
     "secret",
     "secrets",
@@ -237,7 +247,7 @@ def is_credential_name(name: str) -> bool:
     ``github_token``; fused too: ``apikey``, ``accessToken``). ``token``, ``tokens``,
     ``max_tokens``, ``token_count``, ``key``, ``primary_key``, ``page_token`` are data.
     """
-    words = [word.lower() for word in _NAME_WORD.findall(name) if not word.isdigit()]
+    words = [word.lower() for word in re.findall(_NAME_WORD, name) if not word.isdigit()]
     if not words:
         return False
     if words[-1] in LAST_WORDS or any(word.endswith(ALWAYS_WORDS) for word in words):
@@ -293,6 +303,24 @@ class Redactor:
         """An answer (response body, tool result, error) as it is stored and replayed: key-shaped
         strings (values and dict keys) and the user's rules scrubbed, nothing by field name."""
         return self._scrub(value, by_name=False)
+
+    def scrub_answer_chunks(self, chunks: list[bytes], start: int = 0, stop: int | None = None) -> None:
+        """Stream chunks, each the compact JSON of one answer, scrubbed in place (``chunks[start:stop]``)
+        as :meth:`scrub_answer` would scrub them; a chunk with nothing to scrub keeps its bytes.
+
+        The user's callables are not run: they see a stream's whole answer, not chunk by chunk.
+        The chunks are checked together for the built-in shapes' markers, then one by one where
+        one was seen. The check lower-cases bytes, ASCII only: no other character lower-cases into
+        a marker that a built-in shape would then match (they match the ASCII text literally, and
+        bearer's ``(?i)`` has no non-ASCII equivalents for its letters).
+        """
+        stop = len(chunks) if stop is None else stop
+        if not (self.user_patterns or self.presets) and not _has_marker(b"\n".join(chunks[start:stop])):
+            return
+        for index in range(start, stop):
+            data = chunks[index]
+            if self.user_patterns or self.presets or _has_marker(data):
+                chunks[index] = _encode(self._walk(_decode(data), False))
 
     def scrub(self, value: Any) -> Any:
         """The request-side scrubbing (:meth:`scrub_request`), under its former name."""
@@ -386,6 +414,13 @@ class Redactor:
 
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def _has_marker(data: bytes) -> bool:
+    """Whether JSON text holds a built-in shape's marker (see :meth:`Redactor.scrub_answer_chunks`)."""
+    lowered = data.lower()
+    return any(marker in lowered for marker in _VALUE_MARKER_BYTES)
 
 
 def _redacted(value: Any) -> Any:

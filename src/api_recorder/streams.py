@@ -7,7 +7,8 @@ Recording streams are transparent proxies of the live stream (or, for SDKs that 
 iterators, :class:`RecordingIterator`): the caller sees every chunk when it arrives, and the recording is
 written once, whole, when the stream ends; a stream closed early is read to its end first, so a
 recording is never half a stream. An error in the middle of a stream is recorded after the chunks
-that came before it, and replay raises it at the same place.
+that came before it, and replay raises it at the same place. A long stream is held as JSON bytes
+while it flows, not as the SDK's objects (:class:`_Recording`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from functools import cache
 from typing import Any
 
 import wrapt
+
+from .envelopes import dump_object
+from .writer import DumpedChunks, encode_dumped
+
+KEEP_OBJECTS = 256
+"""Chunks a recording stream keeps as objects; past them, every chunk is kept as JSON bytes."""
 
 
 class ReplayedHTTPResponse:
@@ -119,18 +126,49 @@ def replay_stream_classes(stream_cls: type, async_stream_cls: type) -> tuple[typ
 
 
 class _Recording:
-    """What a recording stream has seen, and whether it was saved (or must never be) already."""
+    """What a recording stream has seen, and whether it was saved (or must never be) already.
 
-    def __init__(self, save: Callable[..., Any]) -> None:
-        self.chunks: list[Any] = []
+    A long stream's chunks are kept as the compact JSON of their stored form (``dump``: an
+    envelope by default), each as it arrives, not as the SDK's objects: 10,000 chunks hold a few
+    MB of bytes instead of 50 MB of objects. The writer makes their ids stable and scrubs them
+    when the stream is saved. The first :data:`KEEP_OBJECTS` chunks stay objects (a short stream
+    is saved as before, with no bytes in between), and are dumped once a stream grows past them.
+    """
+
+    def __init__(self, save: Callable[..., Any], dump: Callable[[Any], Any] | None = None) -> None:
+        self.chunks: list[Any] = []  # objects, then a DumpedChunks once the stream is long
         self.saved = False
         self._save = save
+        self._dump = dump or dump_object
+        self._failure: Exception | None = None  # a chunk that could not be dumped: raised when saving
+
+    def add(self, chunk: Any) -> None:
+        chunks = self.chunks
+        if type(chunks) is list:
+            chunks.append(chunk)
+            if len(chunks) < KEEP_OBJECTS:
+                return
+            self.chunks = DumpedChunks()
+            self._dump_all(chunks)
+        elif self._failure is None:
+            self._dump_all((chunk,))
+
+    def _dump_all(self, chunks: Iterable[Any]) -> None:
+        try:
+            for chunk in chunks:
+                self.chunks.append(encode_dumped(self._dump(chunk)))
+        except Exception as error:  # not storable: the caller's stream goes on, the recording fails
+            self._failure = error
+            self.chunks.clear()
 
     def finish(self, error: Exception | None = None) -> None:
         """Save the chunks (and the error that ended the stream, if any), once."""
         if not self.saved:
             self.saved = True
-            self._save(self.chunks, error)
+            if self._failure is not None:
+                raise self._failure
+            chunks, self.chunks = self.chunks, []
+            self._save(chunks, error)
 
     def interrupt(self) -> None:
         """Ctrl-C, a cancelled task, a test timeout: what was seen is half an answer, never saved.
@@ -151,9 +189,9 @@ def _interrupted(exc_type: type[BaseException] | None) -> bool:
 class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     """A live ``Stream`` that records its chunks as the caller reads them."""
 
-    def __init__(self, live: Any, save: Callable[..., Any]) -> None:
+    def __init__(self, live: Any, save: Callable[..., Any], dump: Callable[[Any], Any] | None = None) -> None:
         super().__init__(live)
-        self._self_recording = _Recording(save)
+        self._self_recording = _Recording(save, dump)
         # The response refers to the live stream, not to this proxy: no reference cycle, so a
         # dropped proxy is finalized at once, while the live stream is still open.
         self._self_response = _ClosingResponse(live.response, live, self._self_recording)
@@ -181,7 +219,7 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         except BaseException:
             self._self_recording.interrupt()
             raise
-        self._self_recording.chunks.append(chunk)
+        self._self_recording.add(chunk)
         return chunk
 
     def _self_read_to_end(self) -> None:
@@ -214,9 +252,9 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
 class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
     """The async twin of :class:`RecordingStream`."""
 
-    def __init__(self, live: Any, save: Callable[..., Any]) -> None:
+    def __init__(self, live: Any, save: Callable[..., Any], dump: Callable[[Any], Any] | None = None) -> None:
         super().__init__(live)
-        self._self_recording = _Recording(save)
+        self._self_recording = _Recording(save, dump)
         self._self_response = _ClosingResponse(live.response, live, self._self_recording)
 
     @property
@@ -242,7 +280,7 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         except BaseException:  # CancelledError (a wait_for timeout), KeyboardInterrupt
             self._self_recording.interrupt()
             raise
-        self._self_recording.chunks.append(chunk)
+        self._self_recording.add(chunk)
         return chunk
 
     async def _self_read_to_end(self) -> None:
@@ -287,7 +325,7 @@ def _read_to_end(live: Any, recording: _Recording) -> None:
         return
     try:
         for chunk in live:
-            recording.chunks.append(chunk)
+            recording.add(chunk)
     except Exception as error:
         recording.finish(error)
         return
@@ -302,7 +340,7 @@ async def _aread_to_end(live: Any, recording: _Recording) -> None:
         return
     try:
         async for chunk in live:
-            recording.chunks.append(chunk)
+            recording.add(chunk)
     except Exception as error:
         recording.finish(error)
         return
@@ -316,9 +354,9 @@ class RecordingIterator:
     """A live iterator of answer chunks (an SDK that yields objects, not a ``Stream``), recorded
     as the caller reads it, with the same rules as :class:`RecordingStream`."""
 
-    def __init__(self, live: Iterator[Any], save: Callable[..., Any]) -> None:
+    def __init__(self, live: Iterator[Any], save: Callable[..., Any], dump: Callable[[Any], Any] | None = None) -> None:
         self._live = live
-        self._recording = _Recording(save)
+        self._recording = _Recording(save, dump)
 
     def __iter__(self) -> RecordingIterator:
         return self
@@ -335,7 +373,7 @@ class RecordingIterator:
         except BaseException:
             self._recording.interrupt()
             raise
-        self._recording.chunks.append(chunk)
+        self._recording.add(chunk)
         return chunk
 
     def close(self) -> None:
@@ -359,9 +397,11 @@ class RecordingIterator:
 class AsyncRecordingIterator:
     """The async twin of :class:`RecordingIterator`."""
 
-    def __init__(self, live: AsyncIterator[Any], save: Callable[..., Any]) -> None:
+    def __init__(
+        self, live: AsyncIterator[Any], save: Callable[..., Any], dump: Callable[[Any], Any] | None = None
+    ) -> None:
         self._live = live
-        self._recording = _Recording(save)
+        self._recording = _Recording(save, dump)
 
     def __aiter__(self) -> AsyncRecordingIterator:
         return self
@@ -378,7 +418,7 @@ class AsyncRecordingIterator:
         except BaseException:
             self._recording.interrupt()
             raise
-        self._recording.chunks.append(chunk)
+        self._recording.add(chunk)
         return chunk
 
     async def aclose(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -19,6 +19,22 @@ from .redaction import Redactor
 from .storage import encode_recording, write_atomically
 
 MAX_LIVE_IDS = 10_000
+SCRUB_BATCH = 64  # stream chunks checked together for secrets (a few tens of KB at a time)
+SPLICE_ABOVE = 1 << 20  # a stream whose chunks hold more bytes is formatted chunk by chunk
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+class DumpedChunks(list):  # type: ignore[type-arg]
+    """A recording stream's chunks, each the compact JSON (bytes) of its dumped form, as it
+    arrived: ids not yet made stable, secrets not yet scrubbed (:meth:`AnswerWriter.response_document`
+    does both when the stream is saved)."""
+
+
+def encode_dumped(dumped: Any) -> bytes:
+    """The compact JSON of one dumped chunk, as :class:`DumpedChunks` holds it."""
+    return _encode(dumped)
 
 
 class AnswerWriter:
@@ -62,7 +78,10 @@ class AnswerWriter:
         are all equal leave llama-stack's plain single-answer layout, which replays the same.
         """
         with self._lock:
-            answers = [*self._earlier_answers(key, path), response]
+            earlier = self._earlier_answers(key, path)
+            if earlier:  # compared with the answers read back: as plain JSON too (raw chunks decoded)
+                response = _decode(_encode(response))
+            answers = [*earlier, response]
             document: dict[str, Any] = {
                 "test_id": test_id,
                 "request": request,
@@ -71,7 +90,7 @@ class AnswerWriter:
             }
             if any(answer != answers[0] for answer in answers[1:]):
                 document["more_responses"] = answers[1:]
-            write_atomically(path, encode_recording(document))
+            write_atomically(path, cast(bytes, _encoded(document)))  # any buffer is written as it is
             self._answers_written[key] = len(answers)
 
     def response_document(
@@ -87,22 +106,55 @@ class AnswerWriter:
     ) -> dict[str, Any]:
         """The ``response`` section: envelopes (or the call's own ``dump``), ids made stable (unless
         None), key-shaped secrets scrubbed (an answer is never scrubbed by field name: it replays
-        as it was received)."""
-        items = body if is_streaming else [body]
-        dumped = [dump(item) for item in items]
-        if normalized_id is not None:
+        as it was received).
+
+        A recording stream's :class:`DumpedChunks` (dumped as they arrived) are made stable and
+        scrubbed one by one, in place, into :class:`msgspec.Raw` JSON: the file is the same, and
+        a long stream's chunks are never all decoded at once.
+        """
+        stored: Any
+        if isinstance(body, DumpedChunks):
+            stored = self._stored_chunks(body, normalized_id, redactor)
+        else:
+            items = body if is_streaming else [body]
+            dumped = [dump(item) for item in items]
             for envelope in dumped:
-                if isinstance(envelope, dict) and isinstance(envelope.get("__data__"), dict):
-                    self._remember_live_id(envelope["__data__"], normalized_id)
-                    normalize_ids(envelope["__data__"], normalized_id)
-        dumped = redactor.scrub_answer(dumped)
-        response: dict[str, Any] = {**(fields or {}), "body": dumped if is_streaming else dumped[0]}
+                self._normalize(envelope, normalized_id)
+            dumped = redactor.scrub_answer(dumped)
+            stored = dumped if is_streaming else dumped[0]
+        response: dict[str, Any] = {**(fields or {}), "body": stored}
         response["is_streaming"] = is_streaming
         if error is not None:
             response["is_exception"] = True
             response["exception_data"] = redactor.scrub_answer(describe_error(error))
             response["exception_message"] = redactor.scrub_answer(str(error))
         return response
+
+    def _normalize(self, envelope: Any, normalized_id: str | None) -> None:
+        if normalized_id is not None and isinstance(envelope, dict) and isinstance(envelope.get("__data__"), dict):
+            self._remember_live_id(envelope["__data__"], normalized_id)
+            normalize_ids(envelope["__data__"], normalized_id)
+
+    def _stored_chunks(self, chunks: DumpedChunks, normalized_id: str | None, redactor: Redactor) -> Any:
+        """A stream's dumped chunks as stored, replaced in ``chunks`` batch by batch."""
+        for start in range(0, len(chunks), SCRUB_BATCH):
+            stop = min(start + SCRUB_BATCH, len(chunks))
+            if normalized_id is not None:
+                for index in range(start, stop):
+                    envelope = _decode(chunks[index])
+                    self._normalize(envelope, normalized_id)
+                    chunks[index] = _encode(envelope)
+            redactor.scrub_answer_chunks(chunks, start, stop)
+            for index in range(start, stop):
+                chunks[index] = msgspec.Raw(chunks[index])
+        if not redactor.functions:
+            return chunks
+        # The user's callables see the whole answer, as for any answer (rare: memory is no concern)
+        whole = [_decode(raw) for raw in chunks]
+        chunks.clear()
+        for function in redactor.functions:
+            whole = function(whole)
+        return whole
 
     def _earlier_answers(self, key: tuple[str | None, str], path: Path) -> list[dict[str, Any]]:
         """The answers this run already wrote for the same request in the same test (polling).
@@ -124,6 +176,44 @@ class AnswerWriter:
                 self._live_ids[holder["id"]] = normalized_id
         while len(self._live_ids) > MAX_LIVE_IDS:  # a server recording for days: forget the oldest
             del self._live_ids[next(iter(self._live_ids))]
+
+
+_BODY_MARK = "\x00api-recorder: the body goes here\x00"
+
+
+def _encoded(document: dict[str, Any]) -> bytes | bytearray:
+    """:func:`encode_recording` of ``document``, byte for byte; a stream's raw chunks are formatted
+    one by one into the file's bytes, so that writing never holds the whole stream twice over
+    (its compact JSON, then the indented file, then that file again with its newline)."""
+    response = document["response"]
+    body = response.get("body")
+    if not isinstance(body, DumpedChunks) or "more_responses" in document:
+        return encode_recording(document)
+    if sum(len(raw) for raw in body) <= SPLICE_ABOVE:  # small: one pass in C is faster
+        return encode_recording(document)
+    skeleton = encode_recording({**document, "response": {**response, "body": _BODY_MARK}})
+    mark = _encode(_BODY_MARK)
+    if skeleton.count(mark) != 1:  # the request quotes the mark (never, but then: the plain way)
+        return encode_recording(document)
+    head, tail = skeleton.split(mark)
+    step = _leading_spaces(skeleton[skeleton.index(b"\n") + 1 :])  # the file's indent (2)
+    indent = _leading_spaces(head[head.rindex(b"\n") + 1 :])  # of the line holding "body"
+    item_indent = indent + b" " * len(step)
+    newline = b"\n" + item_indent
+    out = bytearray(head)
+    out += b"[\n"
+    for index, raw in enumerate(body):
+        if index:
+            out += b",\n"
+        out += item_indent
+        out += msgspec.json.format(raw, indent=len(step)).replace(b"\n", newline)
+    out += b"\n" + indent + b"]"
+    out += tail
+    return out
+
+
+def _leading_spaces(line: bytes) -> bytes:
+    return line[: len(line) - len(line.lstrip(b" "))]
 
 
 def _replace_strings(value: Any, replacements: dict[str, str]) -> Any:

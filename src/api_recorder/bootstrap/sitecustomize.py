@@ -11,17 +11,23 @@ a broken interpreter. Errors in the user's ``sitecustomize`` go to Python, which
 it always does ("Error in sitecustomize ...") and goes on.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+
+TYPE_CHECKING = False  # no typing import at start-up; type checkers read the block below
+if TYPE_CHECKING:
+    from types import ModuleType
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _warn(message):
+def _warn(message: str) -> None:
     sys.stderr.write(f"api-recorder: {message}; this process runs unrecorded. Set API_RECORDER_AUTO=0 to skip it.\n")
 
 
-def _boot_module():
+def _boot_module() -> ModuleType | None:
     """``_api_recorder_boot``, from the path (it sits beside ``api_recorder/``) or from our own install.
 
     The second place covers an interpreter that cannot import it at start-up (the application's
@@ -39,6 +45,8 @@ def _boot_module():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_api_recorder_boot", path)
+    if spec is None or spec.loader is None:
+        return None
     module = importlib.util.module_from_spec(spec)
     sys.modules["_api_recorder_boot"] = module
     try:
@@ -49,7 +57,7 @@ def _boot_module():
     return module
 
 
-def _activate():
+def _activate() -> None:
     """Install the boot hook's import finder, unless switched off; a second call adds nothing."""
     if os.environ.get("API_RECORDER_AUTO", "1") == "0":
         return
@@ -63,14 +71,14 @@ def _activate():
         _warn(f"auto-activation failed ({exc!r})")
 
 
-def _is_here(entry):
+def _is_here(entry: str) -> bool:
     try:
         return os.path.normcase(os.path.abspath(entry or os.curdir)) == os.path.normcase(_HERE)
     except (TypeError, ValueError):
         return False
 
 
-def _chain_to_next_sitecustomize():
+def _chain_to_next_sitecustomize() -> None:
     """Import the next ``sitecustomize`` on sys.path as ``sitecustomize``, as Python would have.
 
     This folder leaves sys.path and this module leaves sys.modules while the import runs, then

@@ -169,8 +169,8 @@ class GenAICall:
             save(chunks, True, error)
 
         if self.is_async:
-            return _closed_when_left(AsyncRecordingIterator(result, save_chunks))
-        return RecordingIterator(result, save_chunks)
+            return _closed_when_left(AsyncRecordingIterator(result, save_chunks, self.dump_answer))
+        return RecordingIterator(result, save_chunks, self.dump_answer)
 
     def dump_answer(self, answer: Any) -> Any:
         """llama-stack's JSON of an answer; ids, times and response headers made constant."""

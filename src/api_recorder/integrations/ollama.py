@@ -155,8 +155,8 @@ class OllamaCall:
             save(chunks, True, error)
 
         if self.is_async:
-            return _closed_when_left(AsyncRecordingIterator(result, save_chunks))
-        return RecordingIterator(result, save_chunks)
+            return _closed_when_left(AsyncRecordingIterator(result, save_chunks, self.dump_answer))
+        return RecordingIterator(result, save_chunks, self.dump_answer)
 
     def dump_answer(self, answer: Any) -> Any:
         """An envelope, with the timings that change every run made 0 (as llama-stack does)."""

@@ -97,16 +97,24 @@ class StainlessSdk:
     def model_class(self) -> type:
         return _class_named(self._model_class)
 
+    @cached_property
+    def sdk_version_metadata(self) -> dict[str, str]:
+        return {f"{self.package}_sdk_version": str(self.module.__version__)}
+
     def provider_metadata(self, client: Any) -> dict[str, str]:
         """What llama-stack keeps about the provider: at least the SDK's version."""
-        metadata = {f"{self.package}_sdk_version": str(self.module.__version__)}
+        metadata = dict(self.sdk_version_metadata)
         if self._provider_metadata is not None:
             metadata.update(self._provider_metadata(client))
         return metadata
 
-    def is_sentinel(self, value: Any) -> bool:
+    @cached_property
+    def sentinel_types(self) -> tuple[type, ...]:
         types = importlib.import_module(f"{self.package}._types")
-        return isinstance(value, (types.NotGiven, types.Omit))
+        return (types.NotGiven, types.Omit)
+
+    def is_sentinel(self, value: Any) -> bool:
+        return isinstance(value, self.sentinel_types)
 
 
 def _class_named(dotted: str) -> type:
@@ -216,9 +224,14 @@ def make_wrapper(recorder: Recorder, sdk: StainlessSdk, endpoint: Endpoint, *, i
     """The wrapt wrapper of one patch point: pass through when not intercepting, else decide."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not recorder.intercepting or recorder.is_passthrough(str(instance._client.base_url)):
+        if not recorder.intercepting:
             return wrapped(*args, **kwargs)
-        call = StainlessCall(recorder, sdk, endpoint, wrapped, instance, args, kwargs, is_async=is_async)
+        base_url = base_url_of(instance._client)
+        if recorder.is_passthrough(base_url):
+            return wrapped(*args, **kwargs)
+        call = StainlessCall(
+            recorder, sdk, endpoint, wrapped, instance, args, kwargs, is_async=is_async, base_url=base_url
+        )
         if endpoint.answer == "helper":  # the helper posts later (on __enter__): its _post decides
             return call.invoke()
         if not is_async:
@@ -246,6 +259,7 @@ class StainlessCall:
         kwargs: dict[str, Any],
         *,
         is_async: bool,
+        base_url: str | None = None,
     ) -> None:
         self.recorder = recorder
         self.sdk = sdk
@@ -257,9 +271,9 @@ class StainlessCall:
         self.raw_mode = raw_response_mode(self.kwargs)  # with_raw_response / with_streaming_response
         self.raw_answer: Any = None  # what parse() got from the API before parsing
         self.canned_answer: RecordedResponse | None = None  # what parse() is given back on replay
-        self.key = self._build_key(recorder)
+        self.key = self._build_key(recorder, base_url)
 
-    def _build_key(self, recorder: Recorder) -> RequestKey:
+    def _build_key(self, recorder: Recorder, base_url: str | None = None) -> RequestKey:
         body = {**request_body(self.sdk, self.kwargs), **dict(self.endpoint.adds)}
         path = self.endpoint.path
         if "{" in path:  # models.retrieve: the argument is the URL, not a body
@@ -268,7 +282,7 @@ class StainlessCall:
         key = recorder.http_key(
             HttpRequest(
                 method=self.endpoint.method,
-                url=str(client.base_url).rstrip("/") + path,
+                url=(base_url if base_url is not None else base_url_of(client)).rstrip("/") + path,
                 endpoint=path,
                 body=body,
                 shared=self.endpoint.shared,
@@ -563,9 +577,31 @@ def to_json(sdk: StainlessSdk, value: Any) -> Any:
     )
 
 
+_PLAIN_ARGUMENTS = frozenset({str, int, float, bool, type(None), list, dict, tuple})  # never iterators
+
+
 def _materialize_iterators(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Generators are read once: turn them into lists that both the hash and the SDK can read."""
+    if all(type(v) in _PLAIN_ARGUMENTS for v in kwargs.values()):
+        return kwargs
     return {k: list(v) if isinstance(v, (Iterator, GeneratorType)) else v for k, v in kwargs.items()}
+
+
+_BASE_URLS: dict[int, tuple[Any, str]] = {}  # id of a client's URL object -> (the object, its text)
+
+
+def base_url_of(client: Any) -> str:
+    """``str(client.base_url)``, worked out once per URL object (httpx's URLs are immutable, and a
+    client keeps its own until its ``base_url`` is set again, which makes a new one)."""
+    url = client.base_url
+    known = _BASE_URLS.get(id(url))
+    if known is not None and known[0] is url:
+        return known[1]
+    text = str(url)
+    if len(_BASE_URLS) >= 256:
+        _BASE_URLS.clear()
+    _BASE_URLS[id(url)] = (url, text)
+    return text
 
 
 def _name_positional_arguments(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
