@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -29,7 +30,7 @@ OPENAI_VERSIONS = {
     "1.x": "openai==1.109.1",
     "2.x": "openai==2.54.0",
     "3.x": "openai==3.57.0",
-    "lowest": "openai==1.66.0",
+    "lowest": "openai==1.92.0",
 }
 
 # What every other combination runs: the OpenAI calls (sync, async, streams, helpers, errors,
@@ -79,7 +80,7 @@ COMBINATIONS = [
 @nox.parametrize(("python", "openai"), COMBINATIONS, ids=[f"{p}-openai-{o}" for p, o in COMBINATIONS])
 def compat(session: nox.Session, openai: str) -> None:
     """The OpenAI record/replay and files-compatibility tests on another Python or SDK major."""
-    session.install("-e", ".", OPENAI_VERSIONS[openai], *TEST_TOOLS)
+    session.install("-e", ".[tavily,http]", OPENAI_VERSIONS[openai], "requests", *TEST_TOOLS)
     session.run("python", "-c", "import openai, sys; print('openai', openai.__version__, 'python', sys.version)")
     session.run("python", "-m", "pytest", "-q", "-p", "no:randomly", *COMPAT_TESTS, *session.posargs)
 
@@ -94,9 +95,11 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def package(session: nox.Session) -> None:
     """Build the wheel and the sdist; run the quickstart and auto-activation from the wheel."""
-    dist = Path(session.create_tmp()) / "dist"
+    work = Path(session.create_tmp()).resolve()
+    dist = work / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
     session.install("build>=1", "twine>=5")
     session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
     session.run("python", "-m", "twine", "check", "--strict", *map(str, dist.iterdir()))
     (wheel,) = dist.glob("*.whl")
-    session.run("python", str(ROOT / "tests" / "package_check.py"), str(wheel), str(dist / "wheel-env"))
+    session.run("python", str(ROOT / "tests" / "package_check.py"), str(wheel), str(work / "wheel-env"))

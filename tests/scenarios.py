@@ -51,6 +51,20 @@ TOOLS = [
 ]
 
 
+# The stream helpers of openai 1.x and 2.x (async ones) auto-parse tool calls and accept only
+# strict function tools: the same tool, strict, works with every major.
+STRICT_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            **TOOLS[0]["function"],
+            "strict": True,
+            "parameters": {**TOOLS[0]["function"]["parameters"], "additionalProperties": False},
+        },
+    }
+]
+
+
 def chat(client):
     out = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, temperature=0.2)
     return [out], masked(out)
@@ -83,14 +97,14 @@ async def chat_tool_call_async(client):
 
 
 def chat_stream_helper(client):
-    with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES, tools=TOOLS) as stream:
+    with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES, tools=STRICT_TOOLS) as stream:
         events = [event.type for event in stream]
         final = stream.get_final_completion()
     return [final], {"events": events, "final": masked(final)}
 
 
 async def chat_stream_helper_async(client):
-    async with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES, tools=TOOLS) as stream:
+    async with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES, tools=STRICT_TOOLS) as stream:
         events = [event.type async for event in stream]
         final = await stream.get_final_completion()
     return [final], {"events": events, "final": masked(final)}

@@ -304,6 +304,7 @@ def test_threads_writing_one_file_while_others_read_it(workdir, fake_openai):
 
 @pytest.mark.parametrize("kind", ["httpx2", "httpx", "httpx-async", "requests"])
 def test_opted_in_http_clients_send_the_test_id(kind, fake_openai):
+    pytest.importorskip(kind.split("-")[0])  # httpx2 comes with openai 3, not with older majors
     url = fake_openai.url + "/models"
     with api_recorder.test_context("tests/h/test_http.py::test_x"):
         if kind == "httpx-async":
