@@ -428,6 +428,29 @@ class AsyncRecordingIterator:
             await aclose()
 
 
+def recording_iterator(live: Any, save: Callable[..., Any], dump: Any, *, is_async: bool) -> Any:
+    """A live iterator of chunks (sync or async), recorded as the caller reads it: ``save(chunks,
+    True, error)`` once it ends. An async one is an async generator whose ``aclose()`` (or
+    ``contextlib.aclosing``) after a ``break`` reads the rest, so the recording is whole; one dropped
+    unclosed is finalized by the event loop, which may close the SDK's own generators first: then
+    nothing is recorded, never half a stream."""
+
+    def save_chunks(chunks: list[Any], error: Exception | None = None) -> None:
+        save(chunks, True, error)
+
+    if is_async:
+        return _closed_when_left(AsyncRecordingIterator(live, save_chunks, dump))
+    return RecordingIterator(live, save_chunks, dump)
+
+
+async def _closed_when_left(stream: AsyncRecordingIterator) -> AsyncIterator[Any]:
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        await stream.aclose()
+
+
 def replay_iterator(chunks: Iterable[Any], error: BaseException | None) -> Iterator[Any]:
     """A recorded stream as a plain iterator: its chunks, then the error that ended it, if any."""
     yield from chunks

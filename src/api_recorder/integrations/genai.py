@@ -29,7 +29,7 @@ from ..patching import Patches
 from ..recorder import HttpRequest, Recorder
 from ..redaction import is_credential_name
 from ..storage import RecordedResponse, Recording
-from ..streams import AsyncRecordingIterator, RecordingIterator, replay_async_iterator, replay_iterator
+from ..streams import recording_iterator, replay_async_iterator, replay_iterator
 
 
 @dataclass(frozen=True)
@@ -164,13 +164,7 @@ class GenAICall:
         if not self.method.streamed:
             save(result, False)
             return result
-
-        def save_chunks(chunks: list[Any], error: Exception | None = None) -> None:
-            save(chunks, True, error)
-
-        if self.is_async:
-            return _closed_when_left(AsyncRecordingIterator(result, save_chunks, self.dump_answer))
-        return RecordingIterator(result, save_chunks, self.dump_answer)
+        return recording_iterator(result, save, self.dump_answer, is_async=self.is_async)
 
     def dump_answer(self, answer: Any) -> Any:
         """llama-stack's JSON of an answer; ids, times and response headers made constant."""
@@ -196,18 +190,6 @@ class GenAICall:
 
     def filename_for(self, body: Any) -> str:
         return f"{self.key.hash}.json"
-
-
-async def _closed_when_left(stream: AsyncRecordingIterator) -> Any:
-    """An async generator around the recording iterator: ``aclose()`` (or ``async with``
-    ``contextlib.aclosing``) after a ``break`` reads the rest, so the recording is whole. One
-    dropped unclosed is finalized by the event loop, which may close the SDK's own generators
-    first: then nothing is recorded, never half a stream."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    finally:
-        await stream.aclose()
 
 
 def kept_headers(headers: dict[str, Any]) -> dict[str, Any]:

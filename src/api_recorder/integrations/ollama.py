@@ -28,7 +28,7 @@ from ..modes import Mode
 from ..patching import Patches
 from ..recorder import HttpRequest, Recorder
 from ..storage import Recording
-from ..streams import AsyncRecordingIterator, RecordingIterator, replay_async_iterator, replay_iterator
+from ..streams import recording_iterator, replay_async_iterator, replay_iterator
 
 
 @dataclass(frozen=True)
@@ -150,13 +150,7 @@ class OllamaCall:
         if not self.streamed:
             save(result, False)
             return result
-
-        def save_chunks(chunks: list[Any], error: Exception | None = None) -> None:
-            save(chunks, True, error)
-
-        if self.is_async:
-            return _closed_when_left(AsyncRecordingIterator(result, save_chunks, self.dump_answer))
-        return RecordingIterator(result, save_chunks, self.dump_answer)
+        return recording_iterator(result, save, self.dump_answer, is_async=self.is_async)
 
     def dump_answer(self, answer: Any) -> Any:
         """An envelope, with the timings that change every run made 0 (as llama-stack does)."""
@@ -180,18 +174,6 @@ class OllamaCall:
         if self.method.shared and body is not None:
             return f"models-{self.key.hash}-{model_names_digest(body)}.json"
         return f"{self.key.hash}.json"
-
-
-async def _closed_when_left(stream: AsyncRecordingIterator) -> Any:
-    """An async generator around the recording iterator: ``aclose()`` (or ``async with``
-    ``contextlib.aclosing``) after a ``break`` reads the rest, so the recording is whole. One
-    dropped unclosed is finalized by the event loop, which may close the SDK's own generators
-    first: then nothing is recorded, never half a stream."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    finally:
-        await stream.aclose()
 
 
 def model_names_digest(answer: Any) -> str:
