@@ -47,6 +47,7 @@ from .server import (
     Receive,
     RecordedRequest,
     RequestLog,
+    RunningFake,
     Scope,
     Send,
     read_request,
@@ -557,7 +558,7 @@ class AnthropicApp:
         raise ApiError(404, f"model: {model_id}")
 
 
-class FakeAnthropic:
+class FakeAnthropic(RunningFake):
     """A running fake Anthropic server: `with FakeAnthropic() as fake: fake.client().messages.create(...)`."""
 
     api_key = "sk-ant-test"
@@ -566,26 +567,7 @@ class FakeAnthropic:
         self.app = AnthropicApp(models)
         self.server = LocalServer(self.app)
 
-    # lifecycle -------------------------------------------------------------
-
-    def start(self) -> FakeAnthropic:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     # addresses -------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self.server.port
 
     @property
     def base_url(self) -> str:
@@ -612,23 +594,6 @@ class FakeAnthropic:
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("api_key", self.api_key)
         return anthropic.AsyncAnthropic(base_url=self.base_url, **kwargs)
-
-    # what was received -------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.app.log.snapshot()
-
-    @property
-    def request_count(self) -> int:
-        return len(self.app.log)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        requests = self.requests
-        if not requests:
-            raise AssertionError("FakeAnthropic has received no request")
-        return requests[-1]
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """Requests whose path is `path` (with or without the /v1 prefix; the query is ignored)."""

@@ -49,6 +49,7 @@ from .server import (
     Receive,
     RecordedRequest,
     RequestLog,
+    RunningFake,
     Scope,
     Send,
     read_request,
@@ -691,7 +692,7 @@ class GeminiApp:
         raise GoogleError(404, f"Method {target.method} is not found for {target.resource}.")
 
 
-class FakeGemini:
+class FakeGemini(RunningFake):
     """A running fake Google GenAI server: `with FakeGemini() as fake: client = fake.client()`."""
 
     api_key = "AIza-test-key-0000000000000000000000000"
@@ -705,26 +706,7 @@ class FakeGemini:
         self._holds: list[MidStreamHold] = []
         self._holds_lock = threading.Lock()
 
-    # lifecycle -------------------------------------------------------------
-
-    def start(self) -> FakeGemini:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     # addresses and clients ---------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self.server.port
 
     @property
     def base_url(self) -> str:
@@ -768,23 +750,6 @@ class FakeGemini:
     def async_client(self, vertexai: bool = False, **kwargs: Any) -> Any:
         """`client(...).aio`: a real `google.genai.client.AsyncClient` pointed here."""
         return self.client(vertexai, **kwargs).aio
-
-    # what was received -------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.app.log.snapshot()
-
-    @property
-    def request_count(self) -> int:
-        return len(self.app.log)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        requests = self.requests
-        if not requests:
-            raise AssertionError("FakeGemini has received no request")
-        return requests[-1]
 
     def requests_to(self, fragment: str) -> list[RecordedRequest]:
         """Requests whose path contains `fragment`, e.g. ":embedContent"."""

@@ -61,6 +61,7 @@ from .server import (
     Receive,
     RecordedRequest,
     RequestLog,
+    RunningFake,
     Scope,
     Send,
     read_request,
@@ -889,7 +890,7 @@ class OllamaApp:
         return JsonReply({"version": SERVER_VERSION})
 
 
-class FakeOllama:
+class FakeOllama(RunningFake):
     """A running fake Ollama server: `with FakeOllama() as fake: fake.client().chat(model="llama3.2", ...)`."""
 
     def __init__(self, models: Iterable[ModelSpec | str] | None = None, running: Iterable[str] | None = None) -> None:
@@ -898,26 +899,7 @@ class FakeOllama:
         self.app = OllamaApp(models, running)
         self.server = LocalServer(self.app)
 
-    # lifecycle -------------------------------------------------------------
-
-    def start(self) -> FakeOllama:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     # addresses -------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self.server.port
 
     @property
     def base_url(self) -> str:
@@ -959,23 +941,6 @@ class FakeOllama:
         """Loaded model names (as `/api/ps` lists them), most recently used first."""
         with self.app._lock:
             return list(reversed(self.app.loaded))
-
-    # what was received -------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.app.log.snapshot()
-
-    @property
-    def request_count(self) -> int:
-        return len(self.app.log)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        requests = self.requests
-        if not requests:
-            raise AssertionError("FakeOllama has received no request")
-        return requests[-1]
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """Requests whose path is `path` (with or without the /api prefix)."""

@@ -33,6 +33,7 @@ from .server import (
     Receive,
     RecordedRequest,
     RequestLog,
+    RunningFake,
     Scope,
     Send,
     read_request,
@@ -1047,7 +1048,7 @@ class OpenAIApp:
         raise ApiError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
 
 
-class FakeOpenAI:
+class FakeOpenAI(RunningFake):
     """A running fake OpenAI server: `with FakeOpenAI() as fake: OpenAI(base_url=fake.url, ...)`."""
 
     api_key = "sk-test"
@@ -1056,26 +1057,7 @@ class FakeOpenAI:
         self.app = OpenAIApp(models)
         self.server = LocalServer(self.app)
 
-    # lifecycle -------------------------------------------------------------
-
-    def start(self) -> FakeOpenAI:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     # addresses -------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self.server.port
 
     @property
     def base_url(self) -> str:
@@ -1100,23 +1082,6 @@ class FakeOpenAI:
 
         kwargs.setdefault("max_retries", 0)
         return openai.AsyncOpenAI(base_url=self.url, api_key=self.api_key, **kwargs)
-
-    # what was received -------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.app.log.snapshot()
-
-    @property
-    def request_count(self) -> int:
-        return len(self.app.log)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        requests = self.requests
-        if not requests:
-            raise AssertionError("FakeOpenAI has received no request")
-        return requests[-1]
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """Requests whose path is `path` (with or without the /v1 prefix)."""

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -156,6 +156,49 @@ class LocalServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class RunningFake:
+    """What every fake server shares: start and stop (also as a context manager), its port, and
+    the requests its app logged. A subclass sets ``self.app`` (with a ``log``) and ``self.server``."""
+
+    app: Any
+    server: LocalServer
+
+    def start(self: _Fake) -> _Fake:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self: _Fake) -> _Fake:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.app.log.snapshot()  # type: ignore[no-any-return]
+
+    @property
+    def request_count(self) -> int:
+        return len(self.app.log)
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        requests = self.requests
+        if not requests:
+            raise AssertionError(f"{type(self).__name__} has received no request")
+        return requests[-1]
+
+
+_Fake = TypeVar("_Fake", bound=RunningFake)
 
 
 # ---------------------------------------------------------------------------

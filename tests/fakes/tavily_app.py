@@ -21,6 +21,7 @@ from .server import (
     Receive,
     RecordedRequest,
     RequestLog,
+    RunningFake,
     Scope,
     Send,
     read_request,
@@ -276,7 +277,7 @@ class TavilyApp:
         return handler(request.body)
 
 
-class FakeTavily:
+class FakeTavily(RunningFake):
     """A running fake Tavily server: `TavilyClient(api_key=..., api_base_url=fake.base_url)`."""
 
     api_key = "tvly-test"
@@ -284,23 +285,6 @@ class FakeTavily:
     def __init__(self) -> None:
         self.app = TavilyApp()
         self.server = LocalServer(self.app)
-
-    def start(self) -> FakeTavily:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeTavily:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self.server.port
 
     @property
     def base_url(self) -> str:
@@ -318,21 +302,6 @@ class FakeTavily:
         from tavily import AsyncTavilyClient
 
         return AsyncTavilyClient(api_key=kwargs.pop("api_key", self.api_key), api_base_url=self.base_url, **kwargs)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.app.log.snapshot()
-
-    @property
-    def request_count(self) -> int:
-        return len(self.app.log)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        requests = self.requests
-        if not requests:
-            raise AssertionError("FakeTavily has received no request")
-        return requests[-1]
 
     def reset(self) -> None:
         """Forget received requests and drop pending failure injections."""
