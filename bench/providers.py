@@ -16,18 +16,18 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import anthropic  # noqa: E402
 import httpx2  # noqa: E402
 from google import genai  # noqa: E402
 from google.genai import types  # noqa: E402
+from replay import CapturingTransport, best_of, memory_transport  # noqa: E402  (one floor for every SDK)
 
 import api_recorder  # noqa: E402
 from fakes.anthropic_app import FakeAnthropic  # noqa: E402
@@ -36,41 +36,6 @@ from fakes.gemini_app import FakeGemini  # noqa: E402
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CALLS = 100
 WORDS = 200
-
-
-def best_of(action: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        result = action()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-class CapturingTransport(httpx2.BaseTransport):
-    """Forwards to the server and keeps each response's bytes, keyed by the request."""
-
-    def __init__(self) -> None:
-        self.inner = httpx2.HTTPTransport()
-        self.answers: dict[tuple[str, str, bytes], tuple[int, list[tuple[bytes, bytes]], bytes]] = {}
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = self.inner.handle_request(request)
-        body = response.read()
-        self.answers[(request.method, str(request.url), request.content)] = (
-            response.status_code,
-            list(response.headers.raw),
-            body,
-        )
-        return httpx2.Response(response.status_code, headers=response.headers.raw, content=body)
-
-
-def memory_transport(answers: dict[tuple[str, str, bytes], Any]) -> httpx2.MockTransport:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        status, headers, body = answers[(request.method, str(request.url), request.content)]
-        return httpx2.Response(status, headers=headers, content=body)
-
-    return httpx2.MockTransport(handler)
 
 
 # -- the two workloads ---------------------------------------------------------------------------

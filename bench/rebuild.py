@@ -39,8 +39,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 import pydantic  # noqa: E402
 
 import api_recorder  # noqa: E402
-from api_recorder.recorder import RECORDER  # noqa: E402
-from api_recorder.storage import read_recording  # noqa: E402
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "9"))
 PROCESSES = int(os.environ.get("BENCH_PROCESSES", "9"))
@@ -48,16 +46,7 @@ SAMPLE = ROOT / "tests" / "data" / "llama-stack"
 CALLS = 3  # distinct recorded calls of each kind: the first is cold, the others warm
 
 
-def seed_way(path: Path) -> list[Any]:
-    from replay import seed_way as seed
-
-    return seed(path)
-
-
-def our_way(path: Path) -> list[Any]:
-    body = read_recording(path, RECORDER.rehydrator).response.body
-    return body if isinstance(body, list) else [body]
-
+from replay import installed_sample, our_way, seed_way  # noqa: E402  (the same files, read the same)
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _READERS: dict[type, Any] = {}
@@ -99,17 +88,6 @@ def _reader(kind: type) -> Any:
     names = tuple(kind.__pydantic_fields__)
     getter = operator.attrgetter(*names) if names else (lambda _: ())
     return (lambda model: (getter(model),)) if len(names) == 1 else getter
-
-
-def installed_sample() -> list[Path]:
-    usable = []
-    for path in sorted(SAMPLE.glob("*/recordings/*.json")):
-        try:
-            our_way(path)
-            usable.append(path)
-        except api_recorder.TypeNotInstalledError:
-            continue
-    return usable
 
 
 def sample_load() -> dict[str, Any]:

@@ -58,10 +58,15 @@ def workload() -> list[tuple[str, dict[str, Any]]]:
     for i in range(50):
         question = [{"role": "user", "content": f"Question number {i} about recorders"}]
         calls.append(("chat", {"model": "gpt-4o", "messages": question, "max_tokens": 200}))
-        calls.append(("chat", {"model": "gpt-4o", "messages": question, "max_tokens": 200, "stream": True,
-                               "temperature": 0.5}))
-        calls.append(("embed", {"model": "text-embedding-3-small", "input": [f"first {i}", f"second {i}"],
-                                "encoding_format": "float"}))
+        calls.append(
+            ("chat", {"model": "gpt-4o", "messages": question, "max_tokens": 200, "stream": True, "temperature": 0.5})
+        )
+        calls.append(
+            (
+                "embed",
+                {"model": "text-embedding-3-small", "input": [f"first {i}", f"second {i}"], "encoding_format": "float"},
+            )
+        )
         calls.append(("chat", {"model": "gpt-4o", "messages": question, "tools": TOOLS}))
     return calls
 
@@ -106,13 +111,21 @@ class CapturingTransport(httpx2.BaseTransport):
         return httpx2.Response(response.status_code, headers=response.headers.raw, content=body)
 
 
-def memory_client(url: str, answers: dict) -> openai.OpenAI:
+def memory_transport(answers: dict) -> httpx2.MockTransport:
+    """Serves the captured bytes from memory: the HTTP floor, for any SDK built on httpx2."""
+
     def handler(request: httpx2.Request) -> httpx2.Response:
         status, headers, body = answers[(request.method, str(request.url), request.content)]
         return httpx2.Response(status, headers=headers, content=body)
 
-    transport = httpx2.MockTransport(handler)
-    return openai.OpenAI(base_url=url, api_key="sk-bench", max_retries=0, http_client=httpx2.Client(transport=transport))
+    return httpx2.MockTransport(handler)
+
+
+def memory_client(url: str, answers: dict) -> openai.OpenAI:
+    transport = memory_transport(answers)
+    return openai.OpenAI(
+        base_url=url, api_key="sk-bench", max_retries=0, http_client=httpx2.Client(transport=transport)
+    )
 
 
 def workload_table(work: Path) -> list[tuple[str, float]]:
@@ -151,8 +164,13 @@ def workload_table(work: Path) -> list[tuple[str, float]]:
     vcrpy, vcr_sum = best_of(vcr_replay)
     floor, floor_sum = best_of(lambda: run_workload(floor_client))
     assert ours_sum == vcr_sum == floor_sum, (ours_sum, vcr_sum, floor_sum)
-    return [("live (local server)", live), ("api-recorder record", recorded), ("api-recorder replay", ours),
-            ("vcrpy replay", vcrpy), ("HTTP floor (MockTransport)", floor)]
+    return [
+        ("live (local server)", live),
+        ("api-recorder record", recorded),
+        ("api-recorder replay", ours),
+        ("vcrpy replay", vcrpy),
+        ("HTTP floor (MockTransport)", floor),
+    ]
 
 
 def seed_way(path: Path) -> list[Any]:
@@ -195,12 +213,7 @@ def sample_table() -> list[tuple[str, float]]:
     files = installed_sample()
     baseline, theirs = best_of(lambda: [seed_way(path) for path in files])
     ours_time, ours = best_of(lambda: [our_way(path) for path in files])
-    same = sum(
-        1
-        for mine, reference in zip(ours, theirs)
-        for a, b in zip(mine, reference)
-        if type(a) is type(b)
-    )
+    same = sum(1 for mine, reference in zip(ours, theirs) for a, b in zip(mine, reference) if type(a) is type(b))
     total = sum(len(reference) for reference in theirs)
     assert same == total, f"only {same} of {total} objects have the same class"
     return [(f"load {len(files)} sample files, seed's way", baseline), ("load them with api-recorder", ours_time)]
@@ -261,8 +274,10 @@ def print_table(title: str, rows: list[tuple[str, float]], calls: int | None = N
 
 
 def main() -> None:
-    print(f"python {sys.version.split()[0]}, openai {openai.__version__}, vcrpy {vcr.__version__}, "
-          f"{os.cpu_count()} cores; best of {REPEATS}")
+    print(
+        f"python {sys.version.split()[0]}, openai {openai.__version__}, vcrpy {vcr.__version__}, "
+        f"{os.cpu_count()} cores; best of {REPEATS}"
+    )
     with tempfile.TemporaryDirectory() as work:
         rows = workload_table(Path(work))
     times = dict(rows)
@@ -270,8 +285,10 @@ def main() -> None:
     ours = times["api-recorder replay"]
     print(f"  vcrpy / api-recorder replay:       {times['vcrpy replay'] / ours:6.1f}x   (target >= 10x)")
     print(f"  HTTP floor / api-recorder replay:  {times['HTTP floor (MockTransport)'] / ours:6.1f}x   (target > 1x)")
-    print(f"  record / live:                     {times['api-recorder record'] / times['live (local server)']:6.2f}x"
-          "   (target <= 1.2x)")
+    print(
+        f"  record / live:                     {times['api-recorder record'] / times['live (local server)']:6.2f}x"
+        "   (target <= 1.2x)"
+    )
 
     rows = sample_table()
     print_table("llama-stack sample", rows)
@@ -286,10 +303,14 @@ def main() -> None:
     mb = 1e6
     print(f"\nmemory, a {memory['file'] / mb:.0f} MB streamed recording (the largest sample's chunks x 40)")
     print(f"  the rebuilt objects alone            {memory['objects'] / mb:8.0f} MB")
-    print(f"  peak, read as .response.body         {memory['body'] / mb:8.0f} MB   "
-          f"({memory['body'] / memory['objects']:.2f}x the objects; target: about 1x)")
-    print(f"  peak, replayed as a stream           {memory['stream'] / mb:8.0f} MB   "
-          f"({memory['stream'] / memory['file']:.2f}x the file)")
+    print(
+        f"  peak, read as .response.body         {memory['body'] / mb:8.0f} MB   "
+        f"({memory['body'] / memory['objects']:.2f}x the objects; target: about 1x)"
+    )
+    print(
+        f"  peak, replayed as a stream           {memory['stream'] / mb:8.0f} MB   "
+        f"({memory['stream'] / memory['file']:.2f}x the file)"
+    )
 
 
 if __name__ == "__main__":
