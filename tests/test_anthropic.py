@@ -9,9 +9,6 @@ message id differs: ``rec-`` and the first 12 characters of the file's hash. Syn
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pydantic
 import pytest
@@ -21,7 +18,7 @@ from api_recorder.context import TEST_ID_HEADER
 from api_recorder.errors import RecordingNotFoundError, UnsupportedCallError
 from api_recorder.network import network_blocked
 from fakes.anthropic_app import FakeAnthropic
-from helpers import read_json, recordings_in
+from helpers import read_json, recordings_in, run_python
 
 anthropic = pytest.importorskip("anthropic")
 from anthropic._response import APIResponse, AsyncAPIResponse  # noqa: E402
@@ -759,22 +756,11 @@ print(json.dumps({
 
 def test_a_subprocess_records_and_replays_with_only_the_environment(tmp_path, fake_anthropic):
     """The child imports anthropic alone (no openai, no api_recorder): the variables are enough."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "API_RECORDER_"))}
-    env.update(
-        FAKE_ANTHROPIC_URL=fake_anthropic.base_url,
-        KEY=API_KEY,
-        LLAMA_STACK_TEST_RECORDING_DIR=str(tmp_path / "recs"),
-    )
+    env = {"FAKE_ANTHROPIC_URL": fake_anthropic.base_url, "KEY": API_KEY}
+    env["LLAMA_STACK_TEST_RECORDING_DIR"] = str(tmp_path / "recs")
 
     def run(mode):
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD],
-            cwd=tmp_path,
-            env={**env, "LLAMA_STACK_TEST_INFERENCE_MODE": mode},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_python(CHILD, tmp_path, LLAMA_STACK_TEST_INFERENCE_MODE=mode, **env)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import os
 import shutil
 import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ from api_recorder.context import TEST_ID_HEADER
 from api_recorder.errors import RecordingNotFoundError, UnsupportedCallError
 from api_recorder.hashing import inference_hash
 from api_recorder.network import network_blocked
-from helpers import read_json, recordings_in, sample_files
+from helpers import read_json, recordings_in, run_python, sample_files
 
 genai = pytest.importorskip("google.genai")
 import google.oauth2.credentials  # noqa: E402
@@ -670,14 +669,8 @@ print(json.dumps([type(answer).__name__, answer.text, answer.response_id.startsw
 """
 
 
-def run_child(cwd, prelude, **env):
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "API_RECORDER_"))
-    }
-    code = CHILD.replace("{prelude}", prelude)
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=60
-    )
+def run_child(cwd: Path, prelude: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_python(CHILD.replace("{prelude}", prelude), cwd, **env)
 
 
 @pytest.mark.parametrize(

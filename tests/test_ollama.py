@@ -14,10 +14,8 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ import api_recorder
 from api_recorder.errors import RecordingNotFoundError, UnsupportedCallError
 from api_recorder.hashing import inference_hash
 from api_recorder.network import network_blocked
-from helpers import SAMPLE, read_json, recordings_in
+from helpers import SAMPLE, read_json, recordings_in, run_python
 
 ollama = pytest.importorskip("ollama")
 from api_recorder.cli import app  # noqa: E402
@@ -644,13 +642,7 @@ print(json.dumps([type(answer).__name__, answer.message.content, answer.created_
 
 
 def run_child(cwd: Path, prelude: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "API_RECORDER_"))
-    }
-    code = CHILD.replace("{prelude}", prelude)
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=60
-    )
+    return run_python(CHILD.replace("{prelude}", prelude), cwd, **env)
 
 
 @pytest.mark.parametrize(

@@ -15,26 +15,9 @@ import pytest
 
 import api_recorder
 from api_recorder.context import TEST_ID_HEADER
-from helpers import REPO, read_json, recordings_in
+from helpers import REPO, clean_env, read_json, recordings_in, run_python
 
 openai = pytest.importorskip("openai")
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_STACK_TEST_", "OGX_TEST_", "API_RECORDER_"))}
-    env.update(extra)
-    return env
-
-
-def run_python(code, cwd, **env):
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 # -- auto-activation ------------------------------------------------------------------------
