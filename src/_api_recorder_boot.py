@@ -16,7 +16,7 @@ import sys
 
 TYPE_CHECKING = False  # no typing import at start-up; type checkers read the block below
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
     from typing import Any
@@ -30,8 +30,9 @@ MODE_ENVS = ("LLAMA_STACK_TEST_INFERENCE_MODE", "OGX_TEST_INFERENCE_MODE")
 class _ActivatingLoader:
     """Runs the real loader, then activates api-recorder: the module is complete at that point."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, activate: Callable[[], None]) -> None:
         self._loader = loader
+        self._activate = activate
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -42,7 +43,7 @@ class _ActivatingLoader:
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
         if not _watched_still_loading(module.__name__):  # else the outer import activates once complete
-            activate()
+            self._activate()
 
 
 def _watched_still_loading(done: str) -> bool:
@@ -58,14 +59,17 @@ def _watched_still_loading(done: str) -> bool:
 
 
 class ActivateOnImport:
-    """A meta path finder that activates api-recorder when a watched SDK is really imported.
+    """A meta path finder that calls ``activate`` when a watched SDK is really imported.
 
     It stays on ``sys.meta_path`` until then: a ``find_spec`` probe (a library checking whether
     the SDK is installed) loads nothing and must not use it up. It finds nothing itself: it asks
-    the finders after it and wraps the loader they return.
+    the finders after it and wraps the loader they return. Two use it: this module, to enable
+    api-recorder from the environment, and ``api_recorder`` itself, whose engine loads only once
+    an SDK is imported (``import api_recorder`` and ``enable()`` stay cheap until then).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, activate: Callable[[], None]) -> None:
+        self.activate = activate
         # Names being found now: another finder may ask back. The import system's per-module lock
         # serializes real imports of one name, so a plain set is enough (no threading import here).
         self._finding: set[str] = set()
@@ -82,7 +86,7 @@ class ActivateOnImport:
         finally:
             finding.discard(fullname)
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _ActivatingLoader(spec.loader)  # type: ignore[assignment]
+            spec.loader = _ActivatingLoader(spec.loader, self.activate)  # type: ignore[assignment]
         return spec
 
     def _spec_from_other_finders(
@@ -97,7 +101,11 @@ class ActivateOnImport:
         return None
 
 
-FINDER = ActivateOnImport()
+def _activate_from_env() -> None:
+    activate()
+
+
+FINDER = ActivateOnImport(_activate_from_env)
 
 
 def remove_finder() -> None:

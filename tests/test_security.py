@@ -20,7 +20,17 @@ import api_recorder
 from api_recorder import context
 from api_recorder.context import LLAMA_STACK_HEADER, OGX_HEADER, TEST_ID_HEADER, checked_test_id
 from api_recorder.recorder import RECORDER
-from api_recorder.redaction import REDACTED, Redact, Redactor, is_credential_name
+from api_recorder.redaction import (
+    BEARER_TOKENS,
+    GOOGLE_API_KEYS,
+    OPENAI_KEYS,
+    REDACTED,
+    TAVILY_KEYS,
+    KeyShape,
+    Redact,
+    Redactor,
+    is_credential_name,
+)
 from api_recorder.storage import RecordingStore
 from helpers import REPO, read_json, recordings_in
 
@@ -579,6 +589,17 @@ def test_a_preset_name_given_as_a_string_is_refused(workdir, name):
     assert Redactor([re.compile(name)]).scrub_answer(f"x {name} y") == f"x {REDACTED} y"  # a regex, if meant
 
 
+@pytest.mark.parametrize("rule", ["sk-[a-z]+", re.compile("x"), Redact.JWTS, str.upper])
+def test_one_rule_given_without_its_list_is_refused(workdir, rule):
+    """``redact="..."`` would otherwise be one regex per character (a str is a sequence)."""
+    before = api_recorder.current_mode()
+    with pytest.raises(TypeError, match=r"redact=\["), api_recorder.recording("record", redact=rule):
+        pass
+    with pytest.raises(TypeError, match=r"redact=\["):
+        api_recorder.enable("record", redact=rule)
+    assert api_recorder.current_mode() is before  # a refused enable() changes nothing
+
+
 # -- redaction: the quick check never skips a secret --------------------------------------------
 
 NAMES = st.sampled_from(CREDENTIAL_NAMES + ORDINARY_NAMES) | st.text(max_size=12)
@@ -596,3 +617,48 @@ def test_the_quick_check_never_skips_a_secret(value):
     redactor = Redactor()
     assert redactor.scrub_request(value) == redactor._walk(value, True)
     assert redactor.scrub_answer(value) == redactor._walk(value, False)
+
+
+BUILT_IN_SHAPES = [OPENAI_KEYS, TAVILY_KEYS, BEARER_TOKENS, GOOGLE_API_KEYS]
+KEYISH = st.lists(
+    st.sampled_from(
+        [
+            "sk-",
+            "SK-",
+            "sk-proj-",
+            "tvly-",
+            "TVLY-",
+            "tvly-dev-",
+            "Bearer ",
+            "BEARER\t",
+            "bEaReR  ",
+            "AIza",
+            "aiza",
+            "x",
+            "-",
+            " ",
+            "_",
+        ]
+    )
+    | st.text(alphabet="abcXYZ0123456789_-", min_size=1, max_size=45),
+    max_size=6,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=KEYISH)
+def test_a_key_shape_skips_only_text_its_regex_cannot_match(text):
+    """The marker test before each built-in regex (which spares compiling and running it on text
+    without the marker) never changes the result: the same as running the regex on everything."""
+    for shape in BUILT_IN_SHAPES:
+        assert shape.sub(text) == shape.pattern.sub(shape._replace, text), shape
+
+
+def test_text_without_any_marker_compiles_no_pattern():
+    """The first replayed call must not pay for compiling the key regexes: its URL and body hold
+    none of their markers (issue 15: the first chat within 1 ms of a warm one)."""
+    fresh = [KeyShape(shape.name, shape._source, shape.check, marker=shape.marker) for shape in BUILT_IN_SHAPES]
+    for shape in fresh:
+        assert shape.sub("http://127.0.0.1:9/v1/chat/completions") == "http://127.0.0.1:9/v1/chat/completions"
+        assert shape._compiled is None, shape
+    assert fresh[2].sub(f"Authorization: BEARER {KEY_A}") == f"Authorization: {REDACTED}"  # marker in any case

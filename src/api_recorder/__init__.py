@@ -7,12 +7,8 @@ Public API only; see the README for the three ways to switch it on.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from .context import TEST_ID_HEADER, checked_test_id, test_id_headers_for
+from . import _deferred
 from .errors import (
     ApiRecorderError,
     InvalidModeError,
@@ -23,31 +19,45 @@ from .errors import (
     UnrecordableValueError,
     UnsupportedCallError,
 )
-from .hashing import Normalizer
-from .modes import Mode
-from .recorder import RECORDER
-from .redaction import Redact
-from .storage import Recording, read_recording
 
+TYPE_CHECKING = False  # no typing import: see _deferred for why import api_recorder stays light
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from contextlib import AbstractContextManager
+    from typing import Any, TypeVar
+
+    from .context import TEST_ID_HEADER
+    from .hashing import Normalizer
     from .middleware import TestIdMiddleware, WSGITestIdMiddleware, propagate_test_id
+    from .modes import Mode
+    from .redaction import Redact, RedactRule
+    from .storage import Recording
     from .tools import tool, wrap_tool
 
-# Imported when first used: they need wrapt, which imports asyncio and importlib.metadata (most
-# of the start-up cost otherwise); the SDK integrations import it only once their SDK is imported.
+    _ClassT = TypeVar("_ClassT", bound=type)
+
+# Imported when first used. middleware and tools need wrapt (which imports asyncio and
+# importlib.metadata); the others belong to the engine, which loads only once an SDK is imported
+# or the API needs it (see _deferred).
 _LAZY = {
+    "TEST_ID_HEADER": "context",
+    "Mode": "modes",
+    "Normalizer": "hashing",
+    "Recording": "storage",
+    "Redact": "redaction",
     "TestIdMiddleware": "middleware",
     "WSGITestIdMiddleware": "middleware",
     "propagate_test_id": "middleware",
     "tool": "tools",
     "wrap_tool": "tools",
 }
+_SUBMODULES = frozenset({"middleware", "tools", "recorder", "storage", "context", "hashing", "modes", "redaction"})
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name in ("middleware", "tools"):  # the submodules themselves, as before they were lazy
+    if name in _SUBMODULES:  # the submodules themselves, as before they were lazy
         return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
@@ -98,7 +108,7 @@ def enable(
     *,
     normalizers: list[Normalizer] | None = None,
     passthrough: list[str] | None = None,
-    redact: list[Any] | None = None,
+    redact: Sequence[RedactRule] | None = None,
     http: list[str] | None = None,
 ) -> None:
     """Record or replay covered calls from now on.
@@ -112,8 +122,23 @@ def enable(
     built-in credential scrubbing; they run on requests before hashing and on answers before writing.
     ``http`` opts raw HTTP calls in: requests through ``httpx`` or ``aiohttp`` whose URL starts with
     one of these prefixes are recorded and replayed too (None reads ``API_RECORDER_HTTP``).
+
+    Until an SDK is imported this loads nothing but the arguments' checks: the engine loads, and
+    applies this call, as the SDK is imported (see ``api_recorder._deferred``).
     """
-    RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact, http=http)
+    if _deferred.engine_loaded() or redact is not None:  # redact rules are checked by the engine's Redactor
+        _deferred.recorder().enable(
+            mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact, http=http
+        )
+        return
+    from .modes import Mode, mode_from_env, recording_dir_from_env
+
+    # Checked now, as the engine would; the variables and the working directory are read now too.
+    parsed = Mode.parse(mode) if mode is not None else (mode_from_env() or Mode.REPLAY)
+    directory = recording_dir if recording_dir is not None else recording_dir_from_env()
+    _deferred.defer_enable(
+        parsed, directory, root=os.getcwd(), normalizers=normalizers, passthrough=passthrough, http=http
+    )
 
 
 def disable() -> None:
@@ -123,7 +148,7 @@ def disable() -> None:
     method kept from now on is still recorded when recording starts again; :func:`uninstall`
     removes them.
     """
-    RECORDER.disable()
+    _deferred.recorder().disable()
 
 
 def uninstall() -> None:
@@ -132,28 +157,27 @@ def uninstall() -> None:
     Methods looked up while the wrappers were installed keep them (inert). ``enable()`` installs
     them again.
     """
-    RECORDER.uninstall()
+    _deferred.recorder().uninstall()
 
 
 def current_mode() -> Mode:
     """The mode in force (``live`` when disabled)."""
-    return RECORDER.mode if RECORDER.enabled else Mode.LIVE
+    return _deferred.recorder().current_mode()
 
 
-@contextmanager
 def recording(
     mode: Mode | str | None = None,
     recording_dir: str | os.PathLike[str] | None = None,
     *,
     normalizers: list[Normalizer] | None = None,
     passthrough: list[str] | None = None,
-    redact: list[Any] | None = None,
+    redact: Sequence[RedactRule] | None = None,
     http: list[str] | None = None,
-) -> Iterator[None]:
+) -> AbstractContextManager[None]:
     """Record or replay inside the block only; the previous state comes back after it (nestable)."""
-    with RECORDER.state_saved():
-        RECORDER.enable(mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact, http=http)
-        yield
+    return _deferred.recorder().enabled_within(
+        mode, recording_dir, normalizers=normalizers, passthrough=passthrough, redact=redact, http=http
+    )
 
 
 def test_context(test_id: str | None) -> AbstractContextManager[None]:
@@ -162,7 +186,9 @@ def test_context(test_id: str | None) -> AbstractContextManager[None]:
     An id that would put recordings outside the project (an absolute path, ``..``) or that holds
     control characters raises InvalidTestIdError at once.
     """
-    return RECORDER.test_ids.scope(checked_test_id(test_id) if test_id is not None else None)
+    from .context import checked_test_id
+
+    return _deferred.recorder().test_ids.scope(checked_test_id(test_id) if test_id is not None else None)
 
 
 test_context.__test__ = False  # type: ignore[attr-defined]  # pytest: not a test
@@ -170,12 +196,16 @@ test_context.__test__ = False  # type: ignore[attr-defined]  # pytest: not a tes
 
 def load_recording(path: str | os.PathLike[str]) -> Recording:
     """Parse one recording file (ours or llama-stack's); ``.response.body`` holds typed objects."""
-    return read_recording(Path(path), RECORDER.rehydrator)
+    from pathlib import Path
+
+    from .storage import read_recording
+
+    return read_recording(Path(path), _deferred.recorder().rehydrator)
 
 
-def register_type(cls: type) -> type:
+def register_type(cls: _ClassT) -> _ClassT:
     """Allow a pydantic class of your own in recordings (usable as a decorator)."""
-    return RECORDER.registry.register(cls)
+    return _deferred.recorder().registry.register(cls)
 
 
 def test_id_headers(existing: dict[str, str] | None = None) -> dict[str, str]:
@@ -184,8 +214,13 @@ def test_id_headers(existing: dict[str, str] | None = None) -> dict[str, str]:
     Ours and the ``__test_id`` of OGX's and llama-stack's provider-data headers, merged into the
     provider data in ``existing`` (the headers you already send), if any. Empty outside a test.
     """
-    test_id = RECORDER.current_test_id()
+    from .context import test_id_headers_for
+
+    test_id = _deferred.recorder().current_test_id()
     return test_id_headers_for(test_id, existing) if test_id else {}
 
 
 test_id_headers.__test__ = False  # type: ignore[attr-defined]
+
+
+_deferred.arm_when_needed()

@@ -162,7 +162,7 @@ def model_of(request: dict[str, Any]) -> str:
     return str(request.get("model") or (body.get("model") if isinstance(body, dict) else "") or "")
 
 
-def human_size(size: int) -> str:
+def human_size(size: float) -> str:
     for unit in ("B", "KB", "MB"):
         if size < 1024 or unit == "MB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

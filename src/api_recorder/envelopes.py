@@ -20,12 +20,17 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import msgspec
 
 from .errors import RecordingFileError, TypeNotInstalledError
 from .integrations import TYPE_PREFIXES
+
+if TYPE_CHECKING:
+    from types import MethodType
+
+    import pydantic
 
 ALLOWED_MODULE_PREFIXES = TYPE_PREFIXES
 NORMALIZED_CREATED_AT = "1970-01-01T00:00:00.000000Z"
@@ -58,13 +63,16 @@ def envelope_data(raw: msgspec.Raw | bytes) -> bytes:
         return bytes(raw)
 
 
+_ClassT = TypeVar("_ClassT", bound=type)
+
+
 class TypeRegistry:
     """The classes a recording may name: SDK types by module prefix, plus the user's own."""
 
     def __init__(self) -> None:
         self._classes: dict[str, type] = {}
 
-    def register(self, cls: type) -> type:
+    def register(self, cls: _ClassT) -> _ClassT:
         """Allow ``cls`` in recordings (usable as a class decorator)."""
         self._classes[type_name(cls)] = cls
         return cls
@@ -271,8 +279,11 @@ def _envelope_list_adapter(cls: type, name: str) -> Any:
     from pydantic import TypeAdapter
     from typing_extensions import TypedDict
 
-    envelope = TypedDict("envelope", {"__type__": Literal[name], "__data__": cls})  # type: ignore[misc]
-    return TypeAdapter(list[envelope])  # type: ignore[valid-type]
+    # A TypedDict made at run time, of a class and a name known only then: no static type to check.
+    typed_dict: Any = TypedDict
+    literal: Any = Literal
+    envelope: Any = typed_dict("envelope", {"__type__": literal[name], "__data__": cls})
+    return TypeAdapter(list[envelope])
 
 
 _gc_lock = threading.Lock()
@@ -323,12 +334,18 @@ class Rehydrator:
         slot by slot), so that bytes and objects are never all held at once; it is for reading
         everything, so batches start at their largest.
         """
+        for batch in self.batches(raws, source=source, consume=consume):
+            yield from batch
+
+    def batches(self, raws: list[Any], *, source: object, consume: bool = False) -> Iterator[list[Any]]:
+        """:meth:`envelopes` a batch at a time: a replayed stream pays per batch, not per chunk,
+        for what wraps the rebuild (error context, the collector's pause)."""
         start, size = 0, LARGEST_BATCH if consume else FIRST_BATCH
         while start < len(raws):
             batch = raws[start : start + size]
             if consume:
                 raws[start : start + len(batch)] = [None] * len(batch)
-            yield from self._batch(batch, start, source)
+            yield self._batch(batch, start, source)
             start += len(batch)
             size = min(size * 2, LARGEST_BATCH)
 
@@ -361,7 +378,8 @@ class Rehydrator:
             return "", None
 
     def _item(self, raw: msgspec.Raw, index: int, source: object) -> Any:
-        if memoryview(raw)[:1] != b"{":  # a plain JSON chunk (a string, a list): not an envelope
+        head: object = memoryview(raw)[:1]  # equal to bytes of the same content (mypy: "no overlap")
+        if head != b"{":  # a plain JSON chunk (a string, a list): not an envelope
             return self.envelope(raw, source=f"{source} (item {index})")
         try:
             envelope = _decode_envelope(raw)
@@ -523,12 +541,15 @@ def _put_back(built: Any, loc: tuple[Any, ...], recorded: Any) -> None:
         parent.__dict__[last] = recorded
 
 
-def _is_sdk_lenient(cls: type) -> bool:
+def _is_sdk_lenient(cls: type[pydantic.BaseModel]) -> bool:
     """Whether ``cls.construct`` is the SDK's recursive, lenient one rather than pydantic's."""
     import pydantic
 
     construct = getattr(cls.construct, "__func__", None)
-    return cls.__module__.startswith(ALLOWED_MODULE_PREFIXES) and construct is not pydantic.BaseModel.construct.__func__
+    return (
+        cls.__module__.startswith(ALLOWED_MODULE_PREFIXES)
+        and construct is not cast("MethodType", pydantic.BaseModel.construct).__func__  # a bound classmethod
+    )
 
 
 def _first_line(error: BaseException) -> str:
@@ -658,7 +679,8 @@ def _type_spec(kind_type: type) -> _Spec:
 def _to_float(value: Any) -> float:
     kind = type(value)
     if kind is float:
-        return value
+        number: float = value
+        return number
     if kind is int and -_LARGEST_EXACT_FLOAT <= value <= _LARGEST_EXACT_FLOAT:
         return float(value)
     raise _Unsure
@@ -1143,7 +1165,7 @@ def _slot_setters() -> tuple[Any, Any, Any, Any]:
     import pydantic
 
     slots = pydantic.BaseModel.__dict__
-    return tuple(slots[name].__set__ for name in _SLOTS)  # type: ignore[return-value]
+    return tuple(slots[name].__set__ for name in _SLOTS)
 
 
 _SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
@@ -1184,7 +1206,7 @@ def _model_build(
             values[name] = value
         if present == len(data):
             fields_set = {aliases.get(key, key) for key in data} if aliases else set(data)
-            extra = {} if allow else None
+            extra: dict[str, Any] | None = {} if allow else None
         elif allow:
             extra = {key: value for key, value in data.items() if key not in keys}
             if not names.isdisjoint(extra):
@@ -1193,7 +1215,7 @@ def _model_build(
         else:  # ignored keys are dropped, and not counted as set
             fields_set = {aliases.get(key, key) for key in data if key in keys}
             extra = None
-        built = new(cls)
+        built: Any = new(cls)
         set_dict(built, values)
         set_fields_set(built, fields_set)
         set_extra(built, extra)

@@ -8,11 +8,14 @@ Both names of one setting may be set if they agree; if they disagree, nothing gu
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from enum import Enum
-from pathlib import Path
 
 from .errors import ConflictingSettingsError, InvalidModeError
+
+TYPE_CHECKING = False  # no typing or pathlib import: enable() reads this module before any SDK loads
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 MODE_ENV = "LLAMA_STACK_TEST_INFERENCE_MODE"
 RECORDING_DIR_ENV = "LLAMA_STACK_TEST_RECORDING_DIR"
@@ -22,7 +25,7 @@ MODE_ENVS = (MODE_ENV, OGX_MODE_ENV)
 RECORDING_DIR_ENVS = (RECORDING_DIR_ENV, OGX_RECORDING_DIR_ENV)
 PASSTHROUGH_ENV = "API_RECORDER_PASSTHROUGH"
 HTTP_ENV = "API_RECORDER_HTTP"  # URL prefixes whose raw httpx / aiohttp calls are recorded
-DEFAULT_RECORDING_DIR = Path("recordings")
+DEFAULT_RECORDING_DIR = "recordings"
 
 
 class Mode(str, Enum):
@@ -87,5 +90,7 @@ def mode_from_env(env: Mapping[str, str] | None = None) -> Mode | None:
 
 def recording_dir_from_env(env: Mapping[str, str] | None = None) -> Path | None:
     """The folder named by LLAMA_STACK_TEST_RECORDING_DIR or OGX_TEST_RECORDING_DIR, or None."""
+    from pathlib import Path
+
     value = env_setting(RECORDING_DIR_ENVS, env)
     return Path(value) if value else None

@@ -14,12 +14,13 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from ._deferred import apply_deferred
 from .context import TestIdentity, test_file_of
 from .envelopes import Rehydrator, TypeRegistry, dump_object
 from .errors import RecordingNotFoundError
@@ -37,7 +38,7 @@ from .modes import (
     mode_from_env,
     recording_dir_from_env,
 )
-from .redaction import Redactor
+from .redaction import Redactor, RedactRule
 from .storage import Recording, RecordingStore, parse_recording, read_file_if_there
 from .writer import AnswerWriter
 
@@ -148,7 +149,7 @@ class Recorder:
     def __init__(self) -> None:
         self.mode = Mode.LIVE
         self.enabled = False
-        self.store = RecordingStore(DEFAULT_RECORDING_DIR, Path.cwd())
+        self.store = RecordingStore(Path(DEFAULT_RECORDING_DIR), Path.cwd())
         self.test_ids = TestIdentity()
         self.registry = TypeRegistry()
         self.rehydrator = Rehydrator(self.registry)
@@ -183,18 +184,19 @@ class Recorder:
         root: str | os.PathLike[str] | None = None,
         normalizers: list[Normalizer] | None = None,
         passthrough: list[str] | None = None,
-        redact: list[Any] | None = None,
+        redact: Sequence[RedactRule] | None = None,
         http: list[str] | None = None,
     ) -> None:
         """Start recording or replaying; None means "from the environment variables"."""
-        self.mode = Mode.parse(mode) if mode is not None else (mode_from_env() or Mode.REPLAY)
+        # Every setting checked before any is changed: a refused call leaves the state as it was.
+        new_mode = Mode.parse(mode) if mode is not None else (mode_from_env() or Mode.REPLAY)
         directory = Path(recording_dir) if recording_dir is not None else recording_dir_from_env()
         root_path = Path(root) if root is not None else Path.cwd()
-        self.store = RecordingStore(directory or DEFAULT_RECORDING_DIR, root_path)
+        redactor = Redactor(redact) if redact is not None else self.redactor
+        self.mode, self.redactor = new_mode, redactor
+        self.store = RecordingStore(directory or Path(DEFAULT_RECORDING_DIR), root_path)
         if normalizers is not None:
             self.normalizers = list(normalizers)
-        if redact is not None:
-            self.redactor = Redactor(redact)
         if passthrough is not None:
             self.passthrough = list(passthrough)
         elif not self.passthrough:
@@ -207,6 +209,22 @@ class Recorder:
         self._replayed.clear()
         self.enabled = True
         self.arm()
+
+    @contextmanager
+    def enabled_within(
+        self,
+        mode: Mode | str | None = None,
+        recording_dir: str | os.PathLike[str] | None = None,
+        **settings: Any,
+    ) -> Iterator[None]:
+        """``enable()`` inside the block only; the previous state comes back after it (nestable)."""
+        with self.state_saved():
+            self.enable(mode, recording_dir, **settings)
+            yield
+
+    def current_mode(self) -> Mode:
+        """The mode in force (``live`` when disabled)."""
+        return self.mode if self.enabled else Mode.LIVE
 
     def disable(self) -> None:
         """Stop intercepting: every wrapper passes calls straight through, as if never installed.
@@ -505,7 +523,7 @@ def record_command(test_id: str | None) -> str:
             prefix += f" {name}={shlex.quote(directory)}"
             break
     if test_file_of(test_id):
-        return f"{prefix} python -m pytest {shlex.quote(test_id)}"
+        return f"{prefix} python -m pytest {shlex.quote(cast(str, test_id))}"  # an id with a test file is a str
     argv = " ".join(shlex.quote(arg) for arg in sys.argv) or "your-program"
     return f"{prefix} python {argv}"
 
@@ -549,3 +567,4 @@ async def _resolved(value: Any) -> Any:
 RECORDER = Recorder()
 """The recorder of this process: the only mutable state api-recorder keeps."""
 RECORDER.arm()
+apply_deferred(RECORDER)  # the enable() calls made before the engine loaded (see _deferred)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
@@ -42,13 +42,18 @@ class KeyShape:
     passed in ``redact=[...]`` as these objects, never by name: a string there is a regex.
     """
 
-    __slots__ = ("_compiled", "_source", "check", "name")
+    __slots__ = ("_compiled", "_source", "check", "marker", "name")
 
-    def __init__(self, name: str, pattern: str, check: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self, name: str, pattern: str, check: Callable[[str], bool] | None = None, *, marker: str | None = None
+    ) -> None:
         self.name = name
         self._source = pattern
         self._compiled: re.Pattern[str] | None = None
         self.check = check
+        self.marker = marker
+        """Lower-case text that every match holds: text without it is not searched (and the regex
+        is not even compiled: most texts, URLs included, never pay for it)."""
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -58,7 +63,11 @@ class KeyShape:
             compiled = self._compiled = re.compile(self._source)
         return compiled
 
-    def sub(self, text: str) -> str:
+    def sub(self, text: str, lowered: str | None = None) -> str:
+        """``text`` with this shape's matches redacted; ``lowered`` is ``text.lower()`` when the
+        caller already has it."""
+        if self.marker is not None and self.marker not in (text.lower() if lowered is None else lowered):
+            return text
         if self.pattern.search(text) is None:
             return text
         return self.pattern.sub(self._replace, text)
@@ -109,29 +118,31 @@ OPENAI_KEYS = KeyShape(
     "OPENAI_KEYS",
     _NOT_AFTER + r"sk-(?:(?:proj|svcacct|admin)-)?(?P<token>[A-Za-z0-9_-]{20,})",
     _looks_like_openai_key,
+    marker="sk-",
 )
 """OpenAI keys: ``sk-`` (``sk-proj-``, ``sk-svcacct-``, ``sk-admin-``) and 20 or more of
 ``[A-Za-z0-9_-]`` with a digit (or 40 and more), not a run of words (``sk-SK-ViktoriaNeural``,
 ``sk-learn-version-2-notes`` stay). Anthropic's ``sk-ant-...`` keys have this shape too."""
 
-TAVILY_KEYS = KeyShape("TAVILY_KEYS", _NOT_AFTER + r"tvly-(?:(?:dev|prod)-)?[A-Za-z0-9]{20,}")
+TAVILY_KEYS = KeyShape("TAVILY_KEYS", _NOT_AFTER + r"tvly-(?:(?:dev|prod)-)?[A-Za-z0-9]{20,}", marker="tvly-")
 """Tavily keys: ``tvly-`` (``tvly-dev-``, ``tvly-prod-``) and 20 or more letters and digits."""
 
 BEARER_TOKENS = KeyShape(
     "BEARER_TOKENS",
     r"(?i)(?<![A-Za-z0-9])bearer\s+(?P<token>[A-Za-z0-9._~+/-]{16,}=*)",
     looks_generated,
+    marker="bearer",
 )
 """``Bearer`` and a token of 16 or more token characters that is not a run of words ("the bearer
 of bad news" stays)."""
 
-GOOGLE_API_KEYS = KeyShape("GOOGLE_API_KEYS", _NOT_AFTER + r"AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])")
+GOOGLE_API_KEYS = KeyShape("GOOGLE_API_KEYS", _NOT_AFTER + r"AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])", marker="aiza")
 """Google API keys (Gemini API, Vertex express mode): ``AIza`` and 35 of ``[0-9A-Za-z_-]``."""
 
 KEY_SHAPES: tuple[KeyShape, ...] = (OPENAI_KEYS, TAVILY_KEYS, BEARER_TOKENS, GOOGLE_API_KEYS)
 """Always scrubbed, in requests and answers, values and dict keys."""
 
-VALUE_MARKERS = ("sk-", "tvly-", "bearer", "aiza")  # each key shape needs one, literally (lower-cased text)
+VALUE_MARKERS = tuple(shape.marker for shape in KEY_SHAPES if shape.marker)  # each shape's, lower-case
 _VALUE_MARKER_BYTES = tuple(marker.encode() for marker in VALUE_MARKERS)
 
 
@@ -265,6 +276,10 @@ def is_credential_name(name: str) -> bool:
 
 # -- the redactor --------------------------------------------------------------------------------
 
+RedactRule: TypeAlias = "str | re.Pattern[str] | KeyShape | Callable[[Any], Any]"
+"""One ``redact=[...]`` rule: a regex (text or compiled), a preset of :class:`Redact`, or a
+callable taking and returning JSON data."""
+
 
 class Redactor:
     """Scrubs requests and answers; built from the user's ``redact=[...]`` rules plus defaults.
@@ -277,6 +292,11 @@ class Redactor:
         self.user_patterns: list[re.Pattern[str]] = []
         self.presets: list[KeyShape] = []
         self.functions: list[Callable[[Any], Any]] = []
+        if isinstance(rules, (str, bytes, re.Pattern, KeyShape)) or callable(rules):
+            raise TypeError(
+                f"redact takes a list of rules, not one rule: write redact=[{rules!r}] "
+                "(a string alone would be read as one regex per character)."
+            )
         for rule in rules:
             if isinstance(rule, KeyShape):
                 self.presets.append(rule)
@@ -374,8 +394,11 @@ class Redactor:
 
     def scrub_text(self, text: str) -> str:
         """One string with every key-shaped part and every match of the user's regexes redacted."""
+        lowered = text.lower()
         for shape in self.shapes:
-            text = shape.sub(text)
+            scrubbed = shape.sub(text, lowered)
+            if scrubbed is not text:
+                text, lowered = scrubbed, scrubbed.lower()
         for pattern in self.user_patterns:
             if pattern.search(text):
                 text = pattern.sub(REDACTED, text)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -114,16 +114,17 @@ class RecordedResponse:
         return RecordedError("Exception", self.exception_message or "Unknown error")
 
     def iter_body(self) -> Iterator[Any]:
-        """The stream's chunks, each rebuilt only when reached (time to first chunk stays short)."""
+        """The stream's chunks, rebuilt a batch at a time as they are reached (the first batch is
+        small: time to first chunk stays short)."""
         if self._body is not _UNSET:
             yield from self._body
             return
-        chunks = self.rehydrator.envelopes(self.raw_body, source=self.source)
+        batches = self.rehydrator.batches(cast("list[msgspec.Raw]", self.raw_body), source=self.source)
         while True:
-            try:
-                yield self._with_versions(lambda: next(chunks))
-            except StopIteration:
+            batch = self._with_versions(lambda: next(batches, None))
+            if batch is None:
                 return
+            yield from batch
 
     def validated_as(self, cls: Any) -> Any:
         """The answer as ``cls`` straight from its stored JSON, for files whose answers are plain
@@ -214,22 +215,23 @@ class Recording:
     id_normalization_mapping: dict[str, str]
     path: Path | None = None
     responses: list[RecordedResponse] = field(default_factory=list)
+    if TYPE_CHECKING:  # behind the ``request`` property (below): the dict, or the section's JSON until read
+        _request: dict[str, Any] | msgspec.Raw | bytes = field(init=False, repr=False, compare=False)
 
     def answer(self, index: int) -> Recording:
         """This recording as seen by the ``index``-th identical call (the last answer repeats)."""
         if len(self.responses) < 2:
             return self
         response = self.responses[min(index, len(self.responses) - 1)]
-        return Recording(
-            self.test_id, self._request, response, self.id_normalization_mapping, self.path, self.responses
-        )
+        request = cast("dict[str, Any]", self._request)  # maybe still JSON: the property decodes it when read
+        return Recording(self.test_id, request, response, self.id_normalization_mapping, self.path, self.responses)
 
 
 def _get_request(self: Recording) -> dict[str, Any]:
     request = self._request
     if not isinstance(request, dict):  # the section's JSON, as read from the file
         request = self._request = _decode_request(request)
-    return request  # type: ignore[no-any-return]
+    return request
 
 
 def _set_request(self: Recording, value: dict[str, Any] | bytes) -> None:

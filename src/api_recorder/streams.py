@@ -16,9 +16,14 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
+
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]  # wrapt 1.x's ObjectProxy cannot be subscripted at run time
+else:
+    _Proxy = wrapt.ObjectProxy
 
 from .envelopes import dump_object
 from .writer import DumpedChunks, encode_dumped
@@ -186,7 +191,7 @@ def _interrupted(exc_type: type[BaseException] | None) -> bool:
     return exc_type is not None and not issubclass(exc_type, Exception)
 
 
-class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class RecordingStream(_Proxy):
     """A live ``Stream`` that records its chunks as the caller reads them."""
 
     def __init__(self, live: Any, save: Callable[..., Any], dump: Callable[[Any], Any] | None = None) -> None:
@@ -249,7 +254,7 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         self.close()
 
 
-class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class AsyncRecordingStream(_Proxy):
     """The async twin of :class:`RecordingStream`."""
 
     def __init__(self, live: Any, save: Callable[..., Any], dump: Callable[[Any], Any] | None = None) -> None:
@@ -299,7 +304,7 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
         await self.close()
 
 
-class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ClosingResponse(_Proxy):
     """The live HTTP response, except that closing it first completes the recording.
 
     The SDK's stream helpers close ``raw_stream.response`` directly, not the stream.

@@ -274,7 +274,7 @@ def rebuild_error(name: str, message: str, status_code: Any, body: Any, url: str
     if not (isinstance(cls, type) and issubclass(cls, errors.APIError)):
         cls = errors.APIError
     details = body if body is not None else {"error": {"code": status_code, "message": message}}
-    return cls(int(status_code or 0), details)  # type: ignore[no-any-return]
+    return cls(int(status_code or 0), details)
 
 
 def render(recording: Recording) -> str | None:

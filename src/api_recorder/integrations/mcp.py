@@ -494,7 +494,7 @@ class McpCall:
 
 def error_details(error: Exception) -> tuple[Any, Any] | None:
     """What the recorder keeps of an ``MCPError``: its JSON-RPC code and its ``ErrorData``."""
-    data = getattr(error, "error", None)
+    data: Any = getattr(error, "error", None)  # mcp's ErrorData
     if not (isinstance(getattr(error, "code", None), int) and hasattr(data, "model_dump")):
         return None
     try:
@@ -641,7 +641,7 @@ def rebuild_error(name: str, message: str, status_code: Any, body: Any, url: str
         cls = exceptions.MCPError
     rebuild = getattr(cls, "from_error", None) if cls is not exceptions.MCPError else None
     try:
-        return rebuild(data) if rebuild is not None else cls.from_error_data(data)  # type: ignore[no-any-return]
+        return rebuild(data) if rebuild is not None else cls.from_error_data(data)
     except (TypeError, ValueError):  # a subclass built otherwise: the base class, with the same data
         return exceptions.MCPError.from_error_data(data)
 

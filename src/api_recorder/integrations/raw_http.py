@@ -56,7 +56,7 @@ def send_wrapper(recorder: Recorder, package: str, *, is_async: bool) -> Any:
     """``Client.send(request, stream=...)``: recorded, replayed, or passed through untouched."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = kwargs.get("request", args[0] if args else None)
+        request: Any = kwargs.get("request", args[0] if args else None)  # an httpx(2).Request
         url = str(getattr(request, "url", ""))
         if not recorder.records_http(url) or recorder.is_passthrough(url) or sent_by_covered_sdk(request.headers):
             return wrapped(*args, **kwargs)

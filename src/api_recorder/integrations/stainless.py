@@ -28,7 +28,6 @@ from types import GeneratorType, ModuleType
 from typing import Any
 
 import pydantic
-import wrapt
 
 from ..context import test_id_headers_for
 from ..errors import UnrecordableValueError, UnsupportedCallError
@@ -37,7 +36,7 @@ from ..patching import Patches
 from ..recorder import HttpRequest, Recorder, RequestKey
 from ..redaction import redact_query
 from ..storage import RecordedResponse, Recording
-from ..streams import AsyncRecordingStream, RecordingStream, replay_stream_classes
+from ..streams import AsyncRecordingStream, RecordingStream, _Proxy, replay_stream_classes
 from .stainless_raw import LEGACY, hand_over, raw_response_mode, replayed_response, then
 
 
@@ -310,7 +309,7 @@ class StainlessCall:
 
     def _call(self) -> Any:
         if self.endpoint.answer == "parsed":
-            resource_cls = AsyncParseResource if self.is_async else ParseResource
+            resource_cls: type[ParseResource | HelperResource] = AsyncParseResource if self.is_async else ParseResource
             return self.wrapped.__func__(resource_cls(self.instance, self), **self.kwargs)
         if self.endpoint.answer == "helper":
             resource_cls = AsyncHelperResource if self.is_async else HelperResource
@@ -438,7 +437,7 @@ class StainlessCall:
         return f"{self.key.hash}.json"
 
 
-class ParseResource(wrapt.ObjectProxy):  # type: ignore[misc]
+class ParseResource(_Proxy):
     """The resource as ``parse()`` sees it: ``_post`` yields the unparsed answer.
 
     Live, it asks the API without the parser and keeps the raw answer for the recording; on
@@ -460,7 +459,7 @@ class ParseResource(wrapt.ObjectProxy):  # type: ignore[misc]
 class AsyncParseResource(ParseResource):
     """The async twin of :class:`ParseResource`."""
 
-    async def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def _post(self, path: str, *, options: Any, **kwargs: Any) -> Any:
         call = self._self_call
         if call.canned_answer is not None:
             return call.parsed_replay(options)
@@ -468,7 +467,7 @@ class AsyncParseResource(ParseResource):
         return await _resolved(call.parsed_live(live, options))
 
 
-class HelperResource(wrapt.ObjectProxy):  # type: ignore[misc]
+class HelperResource(_Proxy):
     """The resource as a helper that posts on its own sees it (``messages.stream()``).
 
     The helper keeps ``self._post`` to call later (when its manager is entered); here that post is
@@ -487,7 +486,7 @@ class HelperResource(wrapt.ObjectProxy):  # type: ignore[misc]
 class AsyncHelperResource(HelperResource):
     """The async twin of :class:`HelperResource` (its ``_post`` is awaited by the helper)."""
 
-    async def _post(self, path: str, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def _post(self, path: str, **kwargs: Any) -> Any:
         call = self._self_call
         post = self.__wrapped__._post
         return await call.recorder.run_async(

@@ -19,7 +19,7 @@ import datetime
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -117,8 +117,9 @@ def json_body(recorded: RecordedResponse, *, page_fields: dict[str, Any] | None)
     """The answer's JSON as the server sent it; a model list as its page (``data`` and the SDK's
     other page fields)."""
     if page_fields is None:
-        return wire_json(recorded.raw_body)  # type: ignore[arg-type]
-    items = b",".join(wire_json(raw) for raw in msgspec.json.decode(recorded.raw_body, type=list[msgspec.Raw]))
+        return wire_json(cast(msgspec.Raw, recorded.raw_body))  # not streamed: one JSON value
+    page = cast(msgspec.Raw, recorded.raw_body)  # a model list: one JSON list
+    items = b",".join(wire_json(raw) for raw in msgspec.json.decode(page, type=list[msgspec.Raw]))
     fields = msgspec.json.encode(page_fields)[1:-1]
     return b'{"data":[' + items + b"]" + (b"," + fields if fields else b"") + b"}"
 
@@ -127,7 +128,7 @@ def sse_body(recorded: RecordedResponse) -> bytes:
     """The stream as Server-Sent Events: Responses-API events named, chat chunks ending in [DONE]."""
     frames = []
     named = False
-    for raw in recorded.raw_body:  # type: ignore[union-attr]
+    for raw in cast("list[msgspec.Raw]", recorded.raw_body):  # streamed: one JSON value a chunk
         data = wire_json(raw)
         kind = msgspec.json.decode(data, type=_EventType).type
         named = named or kind is not None
