@@ -160,6 +160,7 @@ def workload_table(work: Path) -> list[tuple[str, float]]:
             return run_workload(offline)
 
     floor_client = memory_client(url, capture.answers)
+    validation, _ = best_of(validation_alone(recordings))
     ours, ours_sum = best_of(replay)
     vcrpy, vcr_sum = best_of(vcr_replay)
     floor, floor_sum = best_of(lambda: run_workload(floor_client))
@@ -170,7 +171,35 @@ def workload_table(work: Path) -> list[tuple[str, float]]:
         ("api-recorder replay", ours),
         ("vcrpy replay", vcrpy),
         ("HTTP floor (MockTransport)", floor),
+        (VALIDATION, validation),
     ]
+
+
+VALIDATION = "pydantic validation of the answers alone"
+
+
+def validation_alone(recordings: Path) -> Callable[[], int]:
+    """pydantic-core validating each recorded answer's JSON as its class (a list of chunks for a
+    stream), and nothing else: the part of a faithful replay no recorder can skip but by not
+    validating. Returns the action to time."""
+    from pydantic import TypeAdapter
+
+    payloads = []
+    for path in sorted(recordings.rglob("*.json")):
+        body = json.loads(path.read_bytes())["response"]["body"]
+        envelopes = body if isinstance(body, list) else [body]
+        if not envelopes or not all(isinstance(item, dict) and "__type__" in item for item in envelopes):
+            continue  # the model list: not an answer of the workload
+        module, _, name = envelopes[0]["__type__"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        data = [item["__data__"] for item in envelopes]
+        adapter, payload = (TypeAdapter(list[cls]), data) if isinstance(body, list) else (TypeAdapter(cls), data[0])
+        payloads.append((adapter, json.dumps(payload).encode()))
+
+    def validate() -> int:
+        return sum(1 for adapter, payload in payloads if adapter.validate_json(payload) is not None)
+
+    return validate
 
 
 def seed_way(path: Path) -> list[Any]:
@@ -285,6 +314,10 @@ def main() -> None:
     ours = times["api-recorder replay"]
     print(f"  vcrpy / api-recorder replay:       {times['vcrpy replay'] / ours:6.1f}x   (target >= 10x)")
     print(f"  HTTP floor / api-recorder replay:  {times['HTTP floor (MockTransport)'] / ours:6.1f}x   (target > 1x)")
+    print(
+        f"  HTTP floor / validation alone:     {times['HTTP floor (MockTransport)'] / times[VALIDATION]:6.1f}x"
+        "   (the most any faithful replay reaches: it validates at least this)"
+    )
     print(
         f"  record / live:                     {times['api-recorder record'] / times['live (local server)']:6.2f}x"
         "   (target <= 1.2x)"

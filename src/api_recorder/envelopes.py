@@ -19,6 +19,8 @@ import inspect
 import re
 import sys
 import threading
+import types
+import typing
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -171,10 +173,11 @@ def _why_not_a_concrete_model(cls: type, root: str, *, reexported: bool = False)
         return f"it is {where}, not a class of the {root} package"
     if not reexported and not all(part.isidentifier() and not part.startswith("_") for part in where.split(".")):
         return f"it is {where}, a private class"
-    if not issubclass(cls, pydantic.BaseModel):
+    mro = cls.__mro__  # real subclasses only: no ABC registration can make a class pass
+    if pydantic.BaseModel not in mro:
         return "not a pydantic model"
     base = getattr(sys.modules.get(root), "BaseModel", None)  # openai.BaseModel; tavily, genai have none
-    if isinstance(base, type) and issubclass(base, pydantic.BaseModel) and not issubclass(cls, base):
+    if isinstance(base, type) and pydantic.BaseModel in base.__mro__ and base not in mro:
         return f"not a subclass of {root}.BaseModel"
     if cls is base:
         return "the base class of every model, not a model"
@@ -974,9 +977,6 @@ class DirectBuilder:
         return found
 
     def _make_spec(self, annotation: Any) -> _Spec:
-        import types
-        import typing
-
         import pydantic
 
         if annotation is Any or annotation is object:
@@ -992,7 +992,7 @@ class DirectBuilder:
             return _list_spec(_ANY, self)
         if annotation is dict:
             return _dict_spec(_ANY)
-        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        if isinstance(annotation, type) and pydantic.BaseModel in annotation.__mro__:  # no ABC subclass hook
             return self._model_spec(annotation)
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if origin is typing.Annotated:
@@ -1258,8 +1258,9 @@ def _why_not_direct(cls: Any) -> str | None:
     import pydantic
 
     base = pydantic.BaseModel
-    if not (isinstance(cls, type) and issubclass(cls, base)) or cls is base:
+    if not isinstance(cls, type) or base not in cls.__mro__ or cls is base:  # a real subclass (no ABC hook)
         return "not a pydantic model"
+    cls = cast("type[pydantic.BaseModel]", cls)
     if getattr(cls, "__pydantic_root_model__", False):
         return "a root model"
     if getattr(cls, "__pydantic_custom_init__", True) or getattr(cls, "__pydantic_post_init__", None) is not None:
