@@ -99,8 +99,12 @@ NEWEST = stabilize_newest
 OLDER = stabilize
 
 
+_sha256 = hashlib.sha256  # OpenSSL looks the digest up on its first use (about 50 µs): done here, as
+_sha256(b"")  # the engine loads, rather than in the first replayed call of the process
+
+
 def sha256_of(document: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return _sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 _encode = msgspec.json.Encoder().encode

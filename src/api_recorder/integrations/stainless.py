@@ -562,7 +562,7 @@ def to_json(sdk: StainlessSdk, value: Any) -> Any:
     """A JSON form of an argument, as the SDK would send it (pydantic: set fields only)."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # dict first: no ABC check on the hot path
         return {str(k): to_json(sdk, v) for k, v in value.items() if not sdk.is_sentinel(v)}
     if isinstance(value, (list, tuple)):
         return [to_json(sdk, item) for item in value]
