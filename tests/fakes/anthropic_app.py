@@ -561,6 +561,7 @@ class AnthropicApp:
 class FakeAnthropic(RunningFake):
     """A running fake Anthropic server: `with FakeAnthropic() as fake: fake.client().messages.create(...)`."""
 
+    api_prefix = API_PREFIX
     api_key = "sk-ant-test"
 
     def __init__(self, models: Iterable[dict[str, Any]] | None = None) -> None:
@@ -594,11 +595,6 @@ class FakeAnthropic(RunningFake):
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("api_key", self.api_key)
         return anthropic.AsyncAnthropic(base_url=self.base_url, **kwargs)
-
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        """Requests whose path is `path` (with or without the /v1 prefix; the query is ignored)."""
-        wanted = "/" + path.lstrip("/")
-        return [r for r in self.requests if r.path in (wanted, API_PREFIX + wanted)]
 
     def reset(self) -> None:
         """Forget received requests and drop pending failure injections and holds."""

@@ -893,6 +893,8 @@ class OllamaApp:
 class FakeOllama(RunningFake):
     """A running fake Ollama server: `with FakeOllama() as fake: fake.client().chat(model="llama3.2", ...)`."""
 
+    api_prefix = API_PREFIX
+
     def __init__(self, models: Iterable[ModelSpec | str] | None = None, running: Iterable[str] | None = None) -> None:
         """`models` are installed (default `DEFAULT_MODELS`); `running` are loaded at start (default: the first
         chat model).  A model that chat/generate/embed uses is loaded too, for its `keep_alive`."""
@@ -941,11 +943,6 @@ class FakeOllama(RunningFake):
         """Loaded model names (as `/api/ps` lists them), most recently used first."""
         with self.app._lock:
             return list(reversed(self.app.loaded))
-
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        """Requests whose path is `path` (with or without the /api prefix)."""
-        wanted = "/" + path.lstrip("/")
-        return [r for r in self.requests if r.path in (wanted, API_PREFIX + wanted)]
 
     def reset(self) -> None:
         """Forget received requests, drop pending injections and holds, and restore the installed/running models."""

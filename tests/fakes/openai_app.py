@@ -1051,6 +1051,7 @@ class OpenAIApp:
 class FakeOpenAI(RunningFake):
     """A running fake OpenAI server: `with FakeOpenAI() as fake: OpenAI(base_url=fake.url, ...)`."""
 
+    api_prefix = API_PREFIX
     api_key = "sk-test"
 
     def __init__(self, models: Iterable[dict[str, Any]] | None = None) -> None:
@@ -1082,11 +1083,6 @@ class FakeOpenAI(RunningFake):
 
         kwargs.setdefault("max_retries", 0)
         return openai.AsyncOpenAI(base_url=self.url, api_key=self.api_key, **kwargs)
-
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        """Requests whose path is `path` (with or without the /v1 prefix)."""
-        wanted = "/" + path.lstrip("/")
-        return [r for r in self.requests if r.path in (wanted, API_PREFIX + wanted)]
 
     def reset(self) -> None:
         """Forget received requests and drop pending failure injections."""

@@ -164,6 +164,7 @@ class RunningFake:
 
     app: Any
     server: LocalServer
+    api_prefix = ""  # the path prefix of the wire format's API ("/v1", "/api"), optional in requests_to
 
     def start(self: _Fake) -> _Fake:
         self.server.start()
@@ -189,6 +190,11 @@ class RunningFake:
     @property
     def request_count(self) -> int:
         return len(self.app.log)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """Requests whose path is `path`, with or without the API prefix (the query is ignored)."""
+        wanted = "/" + path.lstrip("/")
+        return [r for r in self.requests if r.path in (wanted, self.api_prefix + wanted)]
 
     @property
     def last_request(self) -> RecordedRequest:
